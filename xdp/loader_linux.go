@@ -1,0 +1,345 @@
+package xdp
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// PinRoot is where the filter pins its maps, one folder per interface.
+const PinRoot = "/sys/fs/bpf/rampart"
+
+// PinDir is the folder holding the pinned maps of the filter on iface.
+func PinDir(iface string) string { return filepath.Join(PinRoot, iface) }
+
+// LoadOptions says where the filter's state lives and how big it is.
+type LoadOptions struct {
+	// PinDir keeps the maps under this bpffs folder, so that a restart (or
+	// rampartctl) finds the blocklist, the limits and the counters. Empty
+	// keeps every map private to this Filter (tests, benchmarks).
+	PinDir string
+	// Observe loads a copy of the filter that shares the lists, services
+	// and settings pinned in PinDir but keeps its own counters, rate state
+	// and sample ring: a replay sees the live configuration without
+	// touching live counters or buckets. It never creates, resizes or
+	// migrates pinned maps; Capacity sizes only the private ones.
+	Observe  bool
+	Capacity Capacity
+	Logger   *slog.Logger
+}
+
+// Filter is a loaded (and maybe attached) XDP filter program with its maps.
+type Filter struct {
+	prog *ebpf.Program
+	coll *ebpf.Collection
+	maps *Maps
+	log  *slog.Logger
+
+	mu    sync.Mutex // serialises Run's read-run-read of the counters
+	link  link.Link
+	iface string
+	mode  string
+}
+
+// Mode names under which the filter can be attached.
+const (
+	ModeNative  = "native"
+	ModeGeneric = "generic"
+)
+
+var privateMaps = map[string]bool{"stats": true, "rate_limits": true, "samples": true}
+
+// Load loads the filter, reusing maps pinned under opts.PinDir when they
+// exist and pinning new ones there when they do not. A pinned map whose
+// size no longer matches the profile is recreated and its entries copied.
+func Load(opts LoadOptions) (*Filter, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "xdp")
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, privilegeError("raise the memlock limit", err)
+	}
+	spec, err := loadFilter()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded filter object: %w", err)
+	}
+	applyCapacity(spec, opts.Capacity)
+
+	replacements := map[string]*ebpf.Map{}
+	if opts.Observe && opts.PinDir == "" {
+		return nil, errors.New("observe needs the pin folder of a filter")
+	}
+	if opts.PinDir != "" && !opts.Observe {
+		if err := ensureBPFFS(); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(opts.PinDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create pin folder: %w", err)
+		}
+	}
+	if opts.PinDir != "" {
+		for name, ms := range spec.Maps {
+			if !pinnable(name) || (opts.Observe && privateMaps[name]) {
+				continue
+			}
+			var m *ebpf.Map
+			var err error
+			if opts.Observe {
+				m, err = observedMap(filepath.Join(opts.PinDir, name), ms)
+			} else {
+				m, err = pinnedMap(filepath.Join(opts.PinDir, name), ms, log)
+			}
+			if err != nil {
+				closeAll(replacements)
+				return nil, err
+			}
+			replacements[name] = m
+		}
+	}
+
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replacements})
+	closeAll(replacements) // the collection holds its own references
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load xdp filter: verifier: %+v", ve)
+		}
+		return nil, privilegeError("load the xdp filter", err)
+	}
+	maps, err := mapsFromCollection(coll, opts.PinDir)
+	if err != nil {
+		coll.Close()
+		return nil, err
+	}
+	return &Filter{prog: coll.Programs["rampart_filter"], coll: coll, maps: maps, log: log}, nil
+}
+
+// pinnable excludes the data sections clang emits for globals; they hold
+// nothing worth keeping.
+func pinnable(name string) bool { return name != "" && name[0] != '.' }
+
+func applyCapacity(spec *ebpf.CollectionSpec, c Capacity) {
+	set := func(name string, n uint32) {
+		if n > 0 {
+			spec.Maps[name].MaxEntries = n
+		}
+	}
+	set("rate_limits", c.RateSources)
+	set("allow_v4", c.AllowPrefixes)
+	set("allow_v6", c.AllowPrefixes)
+	set("block_v4", c.BlockPrefixes)
+	set("block_v6", c.BlockPrefixes)
+	set("services", c.Services)
+	set("served_addrs", c.Services)
+	set("attack_addrs", c.AttackAddrs)
+	set("samples", c.SampleRingBytes)
+}
+
+// observedMap opens a pinned map as it is, adopting its size.
+func observedMap(path string, spec *ebpf.MapSpec) (*ebpf.Map, error) {
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no filter state at %s: has rampart run on that interface since boot?", filepath.Dir(path))
+		}
+		return nil, privilegeError("open pinned map "+path, err)
+	}
+	spec.MaxEntries = m.MaxEntries()
+	if err := spec.Compatible(m); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("pinned map %s: %w: %w", path, ErrIncompatiblePin, err)
+	}
+	return m, nil
+}
+
+// pinnedMap opens the map pinned at path, or creates and pins it. A map
+// pinned by an older profile with another size is migrated: a new map is
+// created, every entry copied, and the pin replaced.
+func pinnedMap(path string, spec *ebpf.MapSpec, log *slog.Logger) (*ebpf.Map, error) {
+	old, err := ebpf.LoadPinnedMap(path, nil)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		m, err := ebpf.NewMap(spec)
+		if err != nil {
+			return nil, privilegeError("create map "+spec.Name, err)
+		}
+		if err := m.Pin(path); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("pin map %s: %w", path, err)
+		}
+		return m, nil
+	case err != nil:
+		return nil, privilegeError("open pinned map "+path, err)
+	}
+	if err := spec.Compatible(old); err == nil {
+		return old, nil
+	}
+	defer old.Close()
+	if old.Type() != spec.Type || old.KeySize() != spec.KeySize || old.ValueSize() != spec.ValueSize {
+		return nil, fmt.Errorf("pinned map %s has another layout (from another Rampart version?): remove it to start afresh: %w",
+			path, ErrIncompatiblePin)
+	}
+	m, err := ebpf.NewMap(spec)
+	if err != nil {
+		return nil, privilegeError("create map "+spec.Name, err)
+	}
+	copied, err := copyEntries(old, m)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("migrate pinned map %s: %w", path, err)
+	}
+	if err := old.Unpin(); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("unpin old map %s: %w", path, err)
+	}
+	if err := m.Pin(path); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("pin map %s: %w", path, err)
+	}
+	log.Info("pinned map resized", "map", spec.Name, "from", old.MaxEntries(), "to", spec.MaxEntries, "entries_copied", copied)
+	return m, nil
+}
+
+// ErrIncompatiblePin means a pinned map cannot be reused or migrated.
+var ErrIncompatiblePin = errors.New("incompatible pinned map")
+
+func copyEntries(from, to *ebpf.Map) (int, error) {
+	switch from.Type() {
+	case ebpf.RingBuf:
+		return 0, nil
+	case ebpf.PerCPUArray, ebpf.Array:
+		n := min(from.MaxEntries(), to.MaxEntries())
+		var value []byte
+		if from.Type() == ebpf.PerCPUArray {
+			var values [][]byte
+			for k := range n {
+				if err := from.Lookup(k, &values); err != nil {
+					return int(k), err
+				}
+				if err := to.Put(k, values); err != nil {
+					return int(k), err
+				}
+			}
+			return int(n), nil
+		}
+		for k := range n {
+			if err := from.Lookup(k, &value); err != nil {
+				return int(k), err
+			}
+			if err := to.Put(k, value); err != nil {
+				return int(k), err
+			}
+		}
+		return int(n), nil
+	}
+	var key, value []byte
+	n := 0
+	it := from.Iterate()
+	for it.Next(&key, &value) {
+		if err := to.Put(key, value); err != nil {
+			if errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOSPC) {
+				break // the new map is smaller: keep what fits
+			}
+			return n, err
+		}
+		n++
+	}
+	return n, it.Err()
+}
+
+func closeAll(ms map[string]*ebpf.Map) {
+	for _, m := range ms {
+		m.Close()
+	}
+}
+
+// ensureBPFFS mounts the BPF filesystem at /sys/fs/bpf when nothing is
+// mounted there; pinning needs it.
+func ensureBPFFS() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := os.MkdirAll("/sys/fs/bpf", 0o700); err != nil {
+		return fmt.Errorf("create /sys/fs/bpf: %w", err)
+	}
+	if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"); err != nil {
+		return privilegeError("mount the BPF filesystem at /sys/fs/bpf", err)
+	}
+	return nil
+}
+
+// privilegeError turns EPERM/EACCES into a message that says what is
+// missing, so an operator does not have to guess.
+func privilegeError(what string, err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%s: permission denied: run as root or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8): %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Attach attaches the filter to iface in native (driver) mode, falling
+// back to generic mode when the driver lacks native XDP.
+func (f *Filter) Attach(iface string) error {
+	ifc, err := net.InterfaceByName(iface)
+	if err != nil {
+		return fmt.Errorf("attach xdp to %s: %w", iface, err)
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: f.prog, Interface: ifc.Index, Flags: link.XDPDriverMode})
+	mode := ModeNative
+	if err != nil {
+		nativeErr := err
+		l, err = link.AttachXDP(link.XDPOptions{Program: f.prog, Interface: ifc.Index, Flags: link.XDPGenericMode})
+		if err != nil {
+			return privilegeError("attach xdp to "+iface, errors.Join(nativeErr, err))
+		}
+		mode = ModeGeneric
+		f.log.Warn("driver lacks native xdp, attached in generic mode: expect higher cost per packet",
+			"iface", iface, "native_err", nativeErr)
+	}
+	f.link, f.iface, f.mode = l, iface, mode
+	f.log.Info("xdp filter attached", "iface", iface, "mode", mode)
+	return nil
+}
+
+// Mode is how the filter is attached: ModeNative, ModeGeneric or "".
+func (f *Filter) Mode() string { return f.mode }
+
+// Maps returns the typed accessors of the filter's maps.
+func (f *Filter) Maps() *Maps { return f.maps }
+
+// Program is the loaded XDP program (for BPF_PROG_TEST_RUN and benchmarks).
+func (f *Filter) Program() *ebpf.Program { return f.prog }
+
+// Configure applies a validated profile section: flags, limits, reflection
+// ports, services and the profile's allowlist. Runtime state (blocklist,
+// attack mode, rate buckets) is kept.
+func (f *Filter) Configure(c Config) error { return f.maps.Configure(c) }
+
+// Close detaches the filter and releases its descriptors. Pinned maps stay
+// for the next start.
+func (f *Filter) Close() error {
+	var err error
+	if f.link != nil {
+		if e := f.link.Close(); e != nil {
+			err = fmt.Errorf("detach xdp from %s: %w", f.iface, e)
+		} else {
+			f.log.Info("xdp filter detached", "iface", f.iface)
+		}
+		f.link = nil
+	}
+	f.coll.Close()
+	return err
+}
