@@ -89,7 +89,7 @@ func Load(nameOrPath string) (*Spec, error) {
 func Parse(file string, data []byte) (*Spec, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(file, err)
+		return nil, yamlError(file, nil, err)
 	}
 	if len(root.Content) == 0 {
 		return nil, &FieldError{File: file, Line: 1, Column: 1, Msg: "empty profile"}
@@ -98,7 +98,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&spec); err != nil {
-		return nil, yamlError(file, err)
+		return nil, yamlError(file, &root, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
@@ -112,8 +112,10 @@ func Parse(file string, data []byte) (*Spec, error) {
 
 var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
 
-// yamlError turns yaml.v3's "line N: msg" errors into FieldErrors.
-func yamlError(file string, err error) error {
+// yamlError turns yaml.v3's "line N: msg" errors into FieldErrors. Errors
+// of text unmarshalers (addresses, prefixes) carry no line; they quote the
+// offending value, which is then looked up in the document.
+func yamlError(file string, root *yaml.Node, err error) error {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
 	if errors.As(err, &te) {
@@ -127,9 +129,29 @@ func yamlError(file string, err error) error {
 			out = append(out, &FieldError{File: file, Line: line, Column: 1, Msg: sm[2]})
 			continue
 		}
-		out = append(out, &FieldError{File: file, Line: 1, Column: 1, Msg: m})
+		line, col := 1, 1
+		if n := quotedScalar(root, m); n != nil {
+			line, col = n.Line, n.Column
+		}
+		out = append(out, &FieldError{File: file, Line: line, Column: col, Msg: m})
 	}
 	return errors.Join(out...)
+}
+
+// quotedScalar finds the first scalar whose value the message quotes.
+func quotedScalar(n *yaml.Node, msg string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode && n.Value != "" && strings.Contains(msg, strconv.Quote(n.Value)) {
+		return n
+	}
+	for _, c := range n.Content {
+		if found := quotedScalar(c, msg); found != nil {
+			return found
+		}
+	}
+	return nil
 }
 
 // positioned attaches the position of each problem's field.

@@ -38,9 +38,14 @@ type Config struct {
 // RateLimit holds the per-source token buckets. Attack limits apply to
 // packets toward addresses switched to attack mode and must be stricter.
 type RateLimit struct {
-	Enabled bool   `yaml:"enabled"`
-	Normal  Limits `yaml:"normal"`
-	Attack  Limits `yaml:"attack"`
+	Enabled bool `yaml:"enabled"`
+	// Batch is how many packets a source well under its limits may pass
+	// (per CPU) before they are charged to its bucket together; a source
+	// with less room than that in any bucket is judged packet by packet.
+	// 1 judges every packet (exact, and the most costly).
+	Batch  uint32 `yaml:"batch"`
+	Normal Limits `yaml:"normal"`
+	Attack Limits `yaml:"attack"`
 }
 
 // Limits are rates per source address (IPv6 by /64). A zero rate turns that
@@ -64,7 +69,11 @@ type Service struct {
 // Capacity sizes every map. All are fixed at load; under a flood the rate
 // table evicts least recently used sources instead of growing.
 type Capacity struct {
-	RateSources     uint32 `yaml:"rate_sources"`
+	RateSources uint32 `yaml:"rate_sources"`
+	// SourceCacheSlots is the per-CPU cache of recent sources (a power of
+	// two): each slot remembers a source's list verdict and pending rate
+	// accounting, so repeat packets need no hash or trie lookup.
+	SourceCacheSlots uint32 `yaml:"source_cache_slots"`
 	AllowPrefixes   uint32 `yaml:"allow_prefixes"`
 	BlockPrefixes   uint32 `yaml:"block_prefixes"`
 	Services        uint32 `yaml:"services"`
@@ -81,9 +90,14 @@ var DefaultReflectionPorts = []uint16{
 	3283, 3702, 5353, 5683, 10001, 11211, 27015, 33848, 37810,
 }
 
-// minBucketDepth keeps every bucket deeper than the coarse clock's tick
-// (4 ms at HZ=250): a shallower bucket could not refill between ticks and
-// would hold a source below its configured rate.
+// maxPacketRate keeps a packet's cost above a dozen ticks even at HZ=100
+// (100 jiffies/s × 2^24 ticks/jiffy = 1.7 G ticks/s), so rounding stays
+// under 10 %.
+const maxPacketRate = 100_000_000
+
+// minBucketDepth keeps every bucket deeper than the filter's clock step
+// (one jiffy, 4 ms at HZ=250): a shallower bucket could not refill between
+// steps and would hold a source below its configured rate.
 const minBucketDepth = 10 * time.Millisecond
 
 // Validate returns every problem in the section, each with its field path.
@@ -125,6 +139,9 @@ func (c *Config) Validate() error {
 	}
 	cp := p.In("capacity")
 	check.Range(cp, "rate_sources", c.Capacity.RateSources, 1024, 1<<26)
+	if n := c.Capacity.SourceCacheSlots; n < 1024 || n > 1<<22 || n&(n-1) != 0 {
+		cp.Addf("source_cache_slots", "must be a power of two in 1024..4194304, got %d", n)
+	}
 	check.Range(cp, "allow_prefixes", c.Capacity.AllowPrefixes, 16, 1<<24)
 	check.Range(cp, "block_prefixes", c.Capacity.BlockPrefixes, 16, 1<<24)
 	check.Range(cp, "services", c.Capacity.Services, 16, 1<<20)
@@ -147,6 +164,10 @@ func (c *Config) Validate() error {
 }
 
 func (r *RateLimit) validate(p check.Problems) {
+	if !r.Enabled {
+		return
+	}
+	check.Range(p, "batch", r.Batch, 1, 64)
 	r.Normal.validate(p.In("normal"))
 	r.Attack.validate(p.In("attack"))
 	stricter := func(field string, attack, normal uint64) {
@@ -177,7 +198,10 @@ func (l *Limits) validate(p check.Problems) {
 				minBucketDepth, rate, (rate*uint64(minBucketDepth)+uint64(time.Second)-1)/uint64(time.Second), burst)
 		}
 	}
-	bucket("packets_per_second", "packet_burst", l.PacketsPerSecond, l.PacketBurst, 1e9, 1)
+	bucket("packets_per_second", "packet_burst", l.PacketsPerSecond, l.PacketBurst, maxPacketRate, 1)
+	if l.BytesPerSecond != 0 && l.BytesPerSecond < 1000 {
+		p.Addf("bytes_per_second", "must be 0 (off) or at least 1000, got %d", l.BytesPerSecond)
+	}
 	bucket("bytes_per_second", "byte_burst", l.BytesPerSecond, l.ByteBurst, 1<<40, 1514)
-	bucket("syns_per_second", "syn_burst", l.SYNsPerSecond, l.SYNBurst, 1e9, 1)
+	bucket("syns_per_second", "syn_burst", l.SYNsPerSecond, l.SYNBurst, maxPacketRate, 1)
 }

@@ -47,13 +47,21 @@ const (
 
 type filterLimits struct {
 	_                 structs.HostLayout
-	PacketIntervalNs  uint64
-	PacketDepthNs     uint64
-	ByteIntervalNsQ10 uint64
-	ByteDepthNs       uint64
-	SynIntervalNs     uint64
-	SynDepthNs        uint64
+	PacketIntervalT   uint64
+	PacketDepthT      uint64
+	ByteIntervalT_q20 uint64
+	ByteDepthT        uint64
+	SynIntervalT      uint64
+	SynDepthT         uint64
 }
+
+type filterListVerdict uint32
+
+const (
+	filterListVerdictLISTED_NONE  filterListVerdict = 0
+	filterListVerdictLISTED_ALLOW filterListVerdict = 1
+	filterListVerdictLISTED_BLOCK filterListVerdict = 2
+)
 
 type filterLpmV4Key struct {
 	_         structs.HostLayout
@@ -68,20 +76,20 @@ type filterLpmV6Key struct {
 }
 
 type filterPrefixEntry struct {
-	_         structs.HostLayout
-	ExpiresNs uint64
-	AddedNs   uint64
+	_        structs.HostLayout
+	ExpiresJ uint64
+	AddedJ   uint64
 }
 
 type filterRateState struct {
-	_           structs.HostLayout
-	PacketTatNs uint64
-	ByteTatNs   uint64
-	SynTatNs    uint64
-	LastSeenNs  uint64
-	Packets     uint64
-	Bytes       uint64
-	Dropped     uint64
+	_          structs.HostLayout
+	PacketTatT uint64
+	ByteTatT   uint64
+	SynTatT    uint64
+	LastSeenJ  uint64
+	Packets    uint64
+	Bytes      uint64
+	Dropped    uint64
 }
 
 type filterReason uint32
@@ -137,8 +145,11 @@ type filterServedAddr struct {
 type filterServedFlag uint32
 
 const (
-	filterServedFlagSERVED_TCP filterServedFlag = 1
-	filterServedFlagSERVED_UDP filterServedFlag = 2
+	filterServedFlagSERVED_TCP      filterServedFlag = 1
+	filterServedFlagSERVED_UDP      filterServedFlag = 2
+	filterServedFlagSERVED_ATTACK   filterServedFlag = 4
+	filterServedFlagSERVED_OVERFLOW filterServedFlag = 8
+	filterServedFlagSERVED_USED     filterServedFlag = 16
 )
 
 type filterServiceKey struct {
@@ -149,19 +160,55 @@ type filterServiceKey struct {
 	Pad   uint8
 }
 
+type filterServiceSlot struct {
+	_     structs.HostLayout
+	Addr  [16]uint8
+	Tcp   [6]uint16
+	Udp   [2]uint16
+	Flags filterServedFlag
+}
+
 type filterServiceValue struct {
 	_     structs.HostLayout
 	Flags uint32
 }
 
 type filterSettings struct {
-	_             structs.HostLayout
-	Flags         filterConfigFlag
-	SampleEvery   uint32
-	AttackEntries uint32
-	Pad           uint32
-	Normal        filterLimits
-	Attack        filterLimits
+	_              structs.HostLayout
+	Flags          filterConfigFlag
+	SampleEvery    uint32
+	AttackEntries  uint32
+	ListsGen       uint32
+	RateBatch      uint32
+	SourceBits     uint32
+	ServiceBits    uint32
+	ServiceHalf    uint32
+	ServiceSpill   uint32
+	Hz             uint32
+	FlushIntervalT uint64
+	ClockJiffies   uint64
+	ClockMonoNs    uint64
+	Normal         filterLimits
+	Attack         filterLimits
+}
+
+type filterSourceSlot struct {
+	_              structs.HostLayout
+	Key            filterAddrKey
+	ListExpiresJ   uint64
+	DropUntilT     uint64
+	SynDropUntilT  uint64
+	FlushAtT       uint64
+	ListsGen       uint32
+	PendingBytes   uint32
+	PendingDropped uint32
+	PendingPackets uint16
+	PendingSyns    uint16
+	Batch          uint16
+	ListVerdict    uint8
+	DropReason     uint8
+	Used           uint8
+	Pad            [3]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -178,7 +225,9 @@ const (
 	filterMapReflectionPorts = "reflection_ports"
 	filterMapSamples         = "samples"
 	filterMapServedAddrs     = "served_addrs"
+	filterMapServiceTable    = "service_table"
 	filterMapServices        = "services"
+	filterMapSourceCache     = "source_cache"
 	filterMapSourceHints     = "source_hints"
 	filterMapStats           = "stats"
 	filterProgRampartFilter  = "rampart_filter"
@@ -244,7 +293,9 @@ type filterMapSpecs struct {
 	ReflectionPorts *ebpf.MapSpec `ebpf:"reflection_ports"`
 	Samples         *ebpf.MapSpec `ebpf:"samples"`
 	ServedAddrs     *ebpf.MapSpec `ebpf:"served_addrs"`
+	ServiceTable    *ebpf.MapSpec `ebpf:"service_table"`
 	Services        *ebpf.MapSpec `ebpf:"services"`
+	SourceCache     *ebpf.MapSpec `ebpf:"source_cache"`
 	SourceHints     *ebpf.MapSpec `ebpf:"source_hints"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -286,7 +337,9 @@ type filterMaps struct {
 	ReflectionPorts *ebpf.Map `ebpf:"reflection_ports"`
 	Samples         *ebpf.Map `ebpf:"samples"`
 	ServedAddrs     *ebpf.Map `ebpf:"served_addrs"`
+	ServiceTable    *ebpf.Map `ebpf:"service_table"`
 	Services        *ebpf.Map `ebpf:"services"`
+	SourceCache     *ebpf.Map `ebpf:"source_cache"`
 	SourceHints     *ebpf.Map `ebpf:"source_hints"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 }
@@ -303,7 +356,9 @@ func (m *filterMaps) Close() error {
 		m.ReflectionPorts,
 		m.Samples,
 		m.ServedAddrs,
+		m.ServiceTable,
 		m.Services,
+		m.SourceCache,
 		m.SourceHints,
 		m.Stats,
 	)

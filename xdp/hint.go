@@ -1,6 +1,9 @@
 package xdp
 
-import "net/netip"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // The source hint array has one slot per IPv4 /16 and one per folded IPv6
 // /32. A slot's flags say whether any allow or block prefix touches
@@ -52,3 +55,12 @@ func hintSlotsOf(p netip.Prefix, fn func(slot uint32)) {
 		fn(hintSlotsPerFamily + (hi ^ (lo + i)))
 	}
 }
+
+// addrHash mirrors addr_hash() in filter.c: the four native-endian words
+// of the 16-byte address XORed, times a golden-ratio constant.
+func addrHash(a [16]byte) uint32 {
+	w := func(i int) uint32 { return binary.NativeEndian.Uint32(a[i : i+4]) }
+	return (w(0) ^ w(4) ^ w(8) ^ w(12)) * 0x9E3779B1
+}
+
+func nativeUint64(b []byte) uint64 { return binary.NativeEndian.Uint64(b) }

@@ -123,6 +123,15 @@ func Load(opts LoadOptions) (*Filter, error) {
 		coll.Close()
 		return nil, err
 	}
+	if opts.Observe {
+		err = maps.loadClock()
+	} else {
+		maps.clk, err = calibrateClock()
+	}
+	if err != nil {
+		coll.Close()
+		return nil, err
+	}
 	return &Filter{prog: coll.Programs["rampart_filter"], coll: coll, maps: maps, log: log}, nil
 }
 
@@ -145,6 +154,11 @@ func applyCapacity(spec *ebpf.CollectionSpec, c Capacity) {
 	set("served_addrs", c.Services)
 	set("attack_addrs", c.AttackAddrs)
 	set("samples", c.SampleRingBytes)
+	set("source_cache", c.SourceCacheSlots)
+	if c.Services > 0 {
+		// Two halves, each at most half full, for short probe chains.
+		spec.Maps["service_table"].MaxEntries = 2 * nextPow2(2*c.Services)
+	}
 }
 
 // observedMap opens a pinned map as it is, adopting its size.

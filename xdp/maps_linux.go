@@ -3,6 +3,7 @@ package xdp
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -24,6 +25,8 @@ type Maps struct {
 	allowV4, allowV6, blockV4, blockV6   *ebpf.Map
 	services, served, attack, reflection *ebpf.Map
 	rate, samples                        *ebpf.Map
+	serviceTable, sourceCache            *ebpf.Map
+	clk                                  clock
 	pinDir                               string
 	mu                                   sync.Mutex // in-process writers; flock covers the rest
 	owned                                []*ebpf.Map
@@ -37,6 +40,7 @@ func mapsFromCollection(c *ebpf.Collection, pinDir string) (*Maps, error) {
 		blockV4: get("block_v4"), blockV6: get("block_v6"),
 		services: get("services"), served: get("served_addrs"), attack: get("attack_addrs"),
 		reflection: get("reflection_ports"), rate: get("rate_limits"), samples: get("samples"),
+		serviceTable: get("service_table"), sourceCache: get("source_cache"),
 		pinDir: pinDir,
 	}
 	return m, m.check()
@@ -44,7 +48,7 @@ func mapsFromCollection(c *ebpf.Collection, pinDir string) (*Maps, error) {
 
 func (m *Maps) check() error {
 	for _, mp := range []*ebpf.Map{m.config, m.stats, m.hints, m.allowV4, m.allowV6, m.blockV4, m.blockV6,
-		m.services, m.served, m.attack, m.reflection, m.rate, m.samples} {
+		m.services, m.served, m.attack, m.reflection, m.rate, m.samples, m.serviceTable, m.sourceCache} {
 		if mp == nil {
 			return errors.New("filter object lacks a map: rebuild with go generate")
 		}
@@ -73,6 +77,7 @@ func OpenPinned(dir string) (*Maps, error) {
 	m.allowV4, m.allowV6, m.blockV4, m.blockV6 = open("allow_v4"), open("allow_v6"), open("block_v4"), open("block_v6")
 	m.services, m.served, m.attack = open("services"), open("served_addrs"), open("attack_addrs")
 	m.reflection, m.rate, m.samples = open("reflection_ports"), open("rate_limits"), open("samples")
+	m.serviceTable, m.sourceCache = open("service_table"), open("source_cache")
 	if err := m.check(); err != nil {
 		m.Close()
 		if os.Geteuid() != 0 {
@@ -80,7 +85,42 @@ func OpenPinned(dir string) (*Maps, error) {
 		}
 		return nil, fmt.Errorf("pinned maps in %s are incomplete: %w", dir, err)
 	}
+	if err := m.loadClock(); err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
+}
+
+// loadClock reads the clock calibration the loading daemon stored.
+func (m *Maps) loadClock() error {
+	var s filterSettings
+	if err := m.config.Lookup(uint32(0), &s); err != nil {
+		return fmt.Errorf("read filter settings: %w", err)
+	}
+	if s.Hz == 0 {
+		return fmt.Errorf("filter state in %s was never configured (no clock calibration)", m.pinDir)
+	}
+	m.clk = clock{hz: uint64(s.Hz), jiffies: s.ClockJiffies, monoNs: s.ClockMonoNs}
+	return nil
+}
+
+// updateSettings rewrites the settings entry through fn; callers hold the lock.
+func (m *Maps) updateSettings(fn func(*filterSettings)) error {
+	var s filterSettings
+	if err := m.config.Lookup(uint32(0), &s); err != nil {
+		return fmt.Errorf("read filter settings: %w", err)
+	}
+	fn(&s)
+	if err := m.config.Put(uint32(0), s); err != nil {
+		return fmt.Errorf("write filter settings: %w", err)
+	}
+	return nil
+}
+
+// bumpListsGen invalidates every CPU's cached list verdicts.
+func (m *Maps) bumpListsGen() error {
+	return m.updateSettings(func(s *filterSettings) { s.ListsGen++ })
 }
 
 // Close releases maps opened by OpenPinned. Maps of a Filter close with it.
@@ -124,12 +164,17 @@ func monotonicNow() uint64 {
 	return uint64(ts.Nano())
 }
 
-// wallTime converts a monotonic timestamp of the filter to wall time.
-func wallTime(mono uint64) time.Time {
-	if mono == 0 {
+// monoWall converts a CLOCK_MONOTONIC timestamp to wall time.
+func monoWall(mono uint64) time.Time {
+	return time.Now().Add(-time.Duration(int64(monotonicNow()) - int64(mono)))
+}
+
+// wallTime converts a jiffies timestamp of the filter to wall time.
+func (m *Maps) wallTime(j uint64) time.Time {
+	if j == 0 {
 		return time.Time{}
 	}
-	return time.Now().Add(-time.Duration(int64(monotonicNow()) - int64(mono)))
+	return monoWall(m.clk.monoAt(j))
 }
 
 // Configure writes the profile's filter settings.
@@ -143,7 +188,22 @@ func (m *Maps) Configure(c Config) error {
 	if err := m.config.Lookup(uint32(0), &cur); err != nil {
 		return fmt.Errorf("read filter settings: %w", err)
 	}
-	s := filterSettings{SampleEvery: c.SampleEvery, AttackEntries: cur.AttackEntries}
+	s := filterSettings{
+		SampleEvery:   c.SampleEvery,
+		AttackEntries: cur.AttackEntries,
+		ListsGen:      cur.ListsGen + 1,
+		RateBatch:     max(c.RateLimit.Batch, 1),
+		SourceBits:    uint32(bits.TrailingZeros32(m.sourceCache.MaxEntries())),
+		ServiceBits:   uint32(bits.TrailingZeros32(m.serviceTable.MaxEntries() / 2)),
+		ServiceHalf:   cur.ServiceHalf,
+		ServiceSpill:  cur.ServiceSpill,
+		Hz:            uint32(m.clk.hz),
+		ClockJiffies:  m.clk.jiffies,
+		ClockMonoNs:   m.clk.monoNs,
+		// Pending counts reach rate_limits at least every 100 ms, so
+		// that dumps of it stay fresh.
+		FlushIntervalT: m.clk.ticksPerSecond() / 10,
+	}
 	if c.FilterServices {
 		s.Flags |= filterConfigFlagCONFIG_FILTER_SERVICES
 	}
@@ -156,8 +216,12 @@ func (m *Maps) Configure(c Config) error {
 	if c.RateLimit.Enabled {
 		s.Flags |= filterConfigFlagCONFIG_RATE_LIMIT
 	}
-	s.Normal = c.RateLimit.Normal.compile()
-	s.Attack = c.RateLimit.Attack.compile()
+	s.Normal = c.RateLimit.Normal.compile(m.clk)
+	s.Attack = c.RateLimit.Attack.compile(m.clk)
+	// Settings first: the table rebuild below flips service_half in them.
+	if err := m.config.Put(uint32(0), s); err != nil {
+		return fmt.Errorf("write filter settings: %w", err)
+	}
 
 	var bits [hintSlotsPerFamily / 64]uint64
 	for _, p := range c.ReflectionPorts {
@@ -176,27 +240,25 @@ func (m *Maps) Configure(c Config) error {
 			return err
 		}
 	}
-	if err := m.config.Put(uint32(0), s); err != nil {
-		return fmt.Errorf("write filter settings: %w", err)
-	}
-	return nil
+	return m.bumpListsGen()
 }
 
-// compile turns rates into the GCRA intervals and depths the filter uses.
-func (l Limits) compile() filterLimits {
+// compile turns rates into the GCRA intervals and depths the filter uses,
+// in ticks of its clock.
+func (l Limits) compile(c clock) filterLimits {
 	var out filterLimits
-	const sec = uint64(time.Second)
+	tps := c.ticksPerSecond()
 	if l.PacketsPerSecond > 0 {
-		out.PacketIntervalNs = sec / l.PacketsPerSecond
-		out.PacketDepthNs = out.PacketIntervalNs * l.PacketBurst
+		out.PacketIntervalT = max(tps/l.PacketsPerSecond, 1)
+		out.PacketDepthT = out.PacketIntervalT * l.PacketBurst
 	}
 	if l.BytesPerSecond > 0 {
-		out.ByteIntervalNsQ10 = (sec << 10) / l.BytesPerSecond
-		out.ByteDepthNs = l.ByteBurst * sec / l.BytesPerSecond
+		out.ByteIntervalT_q20 = max(scaleMulDiv(tps, 1<<20, l.BytesPerSecond), 1)
+		out.ByteDepthT = scaleMulDiv(l.ByteBurst, tps, l.BytesPerSecond)
 	}
 	if l.SYNsPerSecond > 0 {
-		out.SynIntervalNs = sec / l.SYNsPerSecond
-		out.SynDepthNs = out.SynIntervalNs * l.SYNBurst
+		out.SynIntervalT = max(tps/l.SYNsPerSecond, 1)
+		out.SynDepthT = out.SynIntervalT * l.SYNBurst
 	}
 	return out
 }
@@ -289,7 +351,10 @@ func (m *Maps) Add(l List, p netip.Prefix, ttl time.Duration) error {
 		return err
 	}
 	defer unlock()
-	return m.addLocked(l, p, ttl)
+	if err := m.addLocked(l, p, ttl); err != nil {
+		return err
+	}
+	return m.bumpListsGen()
 }
 
 func (m *Maps) addLocked(l List, p netip.Prefix, ttl time.Duration) error {
@@ -298,9 +363,10 @@ func (m *Maps) addLocked(l List, p netip.Prefix, ttl time.Duration) error {
 		return err
 	}
 	now := monotonicNow()
-	e := filterPrefixEntry{AddedNs: now}
+	e := filterPrefixEntry{AddedJ: m.clk.jiffiesAt(now)}
 	if ttl > 0 {
-		e.ExpiresNs = now + uint64(ttl)
+		// Rounded up: an entry never expires before its TTL.
+		e.ExpiresJ = m.clk.jiffiesAt(now+uint64(ttl)) + 1
 	}
 	// Hint first: the filter must never find a prefix behind a clear slot.
 	var hintErr error
@@ -359,6 +425,9 @@ func (m *Maps) Delete(l List, p netip.Prefix) error {
 		}
 		return fmt.Errorf("delete %s from %s: %w", p, l, err)
 	}
+	if err := m.bumpListsGen(); err != nil {
+		return err
+	}
 	return m.rebuildHintsLocked()
 }
 
@@ -371,7 +440,7 @@ func (m *Maps) Entries(l List) ([]ListEntry, error) {
 	it := v4.Iterate()
 	for it.Next(&k4, &e) {
 		out = append(out, ListEntry{Prefix: netip.PrefixFrom(netip.AddrFrom4(k4.Addr), int(k4.Prefixlen)),
-			Added: wallTime(e.AddedNs), Expires: wallTime(e.ExpiresNs)})
+			Added: m.wallTime(e.AddedJ), Expires: m.wallTime(e.ExpiresJ)})
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", l, err)
@@ -380,7 +449,7 @@ func (m *Maps) Entries(l List) ([]ListEntry, error) {
 	it = v6.Iterate()
 	for it.Next(&k6, &e) {
 		out = append(out, ListEntry{Prefix: netip.PrefixFrom(netip.AddrFrom16(k6.Addr), int(k6.Prefixlen)),
-			Added: wallTime(e.AddedNs), Expires: wallTime(e.ExpiresNs)})
+			Added: m.wallTime(e.AddedJ), Expires: m.wallTime(e.ExpiresJ)})
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", l, err)
@@ -402,7 +471,7 @@ func (m *Maps) Sweep() (int, error) {
 		return 0, err
 	}
 	defer unlock()
-	now := monotonicNow()
+	now := m.clk.jiffiesAt(monotonicNow())
 	removed := 0
 	for _, trie := range []*ebpf.Map{m.allowV4, m.allowV6, m.blockV4, m.blockV6} {
 		var key []byte
@@ -410,7 +479,7 @@ func (m *Maps) Sweep() (int, error) {
 		var expired [][]byte
 		it := trie.Iterate()
 		for it.Next(&key, &e) {
-			if e.ExpiresNs != 0 && e.ExpiresNs <= now {
+			if e.ExpiresJ != 0 && e.ExpiresJ <= now {
 				expired = append(expired, slices.Clone(key))
 			}
 		}
@@ -421,6 +490,11 @@ func (m *Maps) Sweep() (int, error) {
 			if err := trie.Delete(k); err == nil {
 				removed++
 			}
+		}
+	}
+	if removed > 0 {
+		if err := m.bumpListsGen(); err != nil {
+			return removed, err
 		}
 	}
 	return removed, m.rebuildHintsLocked()
@@ -527,7 +601,10 @@ func (m *Maps) setServicesLocked(svcs []Service) error {
 			return fmt.Errorf("add service: %w", err)
 		}
 	}
-	return m.rebuildServedLocked()
+	if err := m.rebuildServedLocked(); err != nil {
+		return err
+	}
+	return m.rebuildServiceTableLocked()
 }
 
 func (m *Maps) serviceKeys() ([]filterServiceKey, error) {
@@ -634,15 +711,10 @@ func (m *Maps) SetAttack(a netip.Addr, on bool) error {
 	if err != nil {
 		return err
 	}
-	var s filterSettings
-	if err := m.config.Lookup(uint32(0), &s); err != nil {
-		return fmt.Errorf("read filter settings: %w", err)
+	if err := m.updateSettings(func(s *filterSettings) { s.AttackEntries = uint32(len(addrs)) }); err != nil {
+		return err
 	}
-	s.AttackEntries = uint32(len(addrs))
-	if err := m.config.Put(uint32(0), s); err != nil {
-		return fmt.Errorf("write filter settings: %w", err)
-	}
-	return nil
+	return m.rebuildServiceTableLocked()
 }
 
 // AttackAddrs lists the destination addresses in attack mode.
@@ -682,7 +754,7 @@ func (m *Maps) RateSources(fn func(RateSource) bool) error {
 		if a.Is6() {
 			bits = 64
 		}
-		if !fn(RateSource{Prefix: netip.PrefixFrom(a, bits), LastSeen: wallTime(v.LastSeenNs),
+		if !fn(RateSource{Prefix: netip.PrefixFrom(a, bits), LastSeen: m.wallTime(v.LastSeenJ),
 			Packets: v.Packets, Bytes: v.Bytes, Dropped: v.Dropped}) {
 			return nil
 		}
@@ -693,7 +765,8 @@ func (m *Maps) RateSources(fn func(RateSource) bool) error {
 	return nil
 }
 
-// ResetRateState forgets every source's buckets (tests and benchmarks).
+// ResetRateState forgets every source's buckets and every CPU's cached
+// sources (tests and benchmarks).
 func (m *Maps) ResetRateState() error {
 	var k filterAddrKey
 	var keys []filterAddrKey
@@ -702,10 +775,22 @@ func (m *Maps) ResetRateState() error {
 	for it.Next(&k, &v) {
 		keys = append(keys, k)
 	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read rate sources: %w", err)
+	}
 	for _, k := range keys {
 		_ = m.rate.Delete(k)
 	}
-	return it.Err()
+	n := m.sourceCache.MaxEntries()
+	idx := make([]uint32, n)
+	for i := range idx {
+		idx[i] = uint32(i)
+	}
+	zero := make([]filterSourceSlot, int(n)*ebpf.MustPossibleCPU())
+	if _, err := m.sourceCache.BatchUpdate(idx, zero, nil); err != nil {
+		return fmt.Errorf("clear source cache: %w", err)
+	}
+	return nil
 }
 
 // Settings is the filter's current configuration as the kernel sees it.

@@ -54,7 +54,7 @@ func (s *SampleReader) Read() (Sample, error) {
 	}
 	n := min(int(raw.CapturedLen), len(raw.Data))
 	return Sample{
-		Time:      wallTime(raw.TimestampNs),
+		Time:      monoWall(raw.TimestampNs),
 		Reason:    Reason(raw.Reason),
 		Ifindex:   raw.Ifindex,
 		PacketLen: raw.PacketLen,

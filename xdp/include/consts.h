@@ -53,13 +53,31 @@ enum hint_flag {
 	HINT_BLOCK = 1 << 1,
 };
 
-/* served_addr.flags */
+/* served_addr.flags and service_slot.flags */
 enum served_flag {
-	SERVED_TCP = 1 << 0,
-	SERVED_UDP = 1 << 1,
+	SERVED_TCP      = 1 << 0,
+	SERVED_UDP      = 1 << 1,
+	SERVED_ATTACK   = 1 << 2, /* service_slot only: address in attack mode */
+	SERVED_OVERFLOW = 1 << 3, /* service_slot only: more ports than fit inline */
+	SERVED_USED     = 1 << 4, /* service_slot only: slot holds an address */
+};
+
+/* List verdicts cached in a source_slot. */
+enum list_verdict {
+	LISTED_NONE  = 0,
+	LISTED_ALLOW = 1,
+	LISTED_BLOCK = 2,
 };
 
 #define HINT_SLOTS_PER_FAMILY 65536
 #define MAX_VLAN_TAGS 2
 #define MAX_IPV6_EXT_HEADERS 8
 #define SAMPLE_BYTES 128
+
+/* The filter's clock is jiffies (inlined, no helper call); rate-limit time
+ * is in ticks of 2^-TICK_SHIFT jiffy so that sub-jiffy intervals keep their
+ * precision. */
+#define TICK_SHIFT 24
+#define SERVICE_PROBES 4
+#define SLOT_TCP_PORTS 6
+#define SLOT_UDP_PORTS 2

@@ -7,24 +7,33 @@
 
 #include "consts.h"
 
-/* A token bucket expressed as GCRA: a packet conforms when the bucket's
- * theoretical arrival time, advanced by the packet's cost, stays within
- * depth_ns of now. interval 0 disables that bucket. Byte costs are in
- * 1/1024 ns so that multi-gigabit rates keep their precision. */
+/* A token bucket expressed as GCRA in ticks: a packet conforms when the
+ * bucket's theoretical arrival time, advanced by the packet's cost, stays
+ * within depth of now. interval 0 disables that bucket. Byte costs are in
+ * 2^-20 tick so that multi-gigabit rates keep their precision. */
 struct limits {
-	__u64 packet_interval_ns;
-	__u64 packet_depth_ns;
-	__u64 byte_interval_ns_q10;
-	__u64 byte_depth_ns;
-	__u64 syn_interval_ns;
-	__u64 syn_depth_ns;
+	__u64 packet_interval_t;
+	__u64 packet_depth_t;
+	__u64 byte_interval_t_q20;
+	__u64 byte_depth_t;
+	__u64 syn_interval_t;
+	__u64 syn_depth_t;
 };
 
 struct settings {
 	enum config_flag flags;
 	__u32 sample_every;   /* 1 in N drops per reason and CPU is sampled; 0 = off */
 	__u32 attack_entries; /* entries in attack_addrs; 0 skips that lookup */
-	__u32 _pad;
+	__u32 lists_gen;      /* bumped on every list change: cached verdicts expire */
+	__u32 rate_batch;     /* packets a source may pass before its bucket is charged */
+	__u32 source_bits;    /* log2 of source_cache slots */
+	__u32 service_bits;   /* log2 of one half of service_table */
+	__u32 service_half;   /* active half of service_table: 0 or 1 */
+	__u32 service_spill;  /* an address did not fit the table: check the hash on a miss */
+	__u32 hz;             /* kernel HZ, for tools converting jiffies */
+	__u64 flush_interval_t; /* a source's pending counts reach its bucket at least this often */
+	__u64 clock_jiffies;  /* calibration: jiffies at ... */
+	__u64 clock_mono_ns;  /* ... this CLOCK_MONOTONIC time */
 	struct limits normal;
 	struct limits attack;
 };
@@ -44,10 +53,10 @@ struct lpm_v6_key {
 	__u8 addr[16];
 };
 
-/* expires_ns is CLOCK_MONOTONIC (coarse); 0 never expires. */
+/* Times in jiffies; expires 0 never expires. */
 struct prefix_entry {
-	__u64 expires_ns;
-	__u64 added_ns;
+	__u64 expires_j;
+	__u64 added_j;
 };
 
 /* Addresses in hash keys are 16 bytes, IPv4 as ::ffff:a.b.c.d. */
@@ -70,21 +79,55 @@ struct served_addr {
 	enum served_flag flags;
 };
 
+/* One served address with its ports inline, so that the common case needs
+ * no hash lookup: an open-addressing table probed SERVICE_PROBES times from
+ * the address's hash, in two halves swapped atomically on reconfiguration.
+ * An address with more ports than fit is flagged OVERFLOW and its ports are
+ * checked in the services hash. */
+struct service_slot {
+	__u8 addr[16];
+	__u16 tcp[SLOT_TCP_PORTS]; /* network order, 0 = unused */
+	__u16 udp[SLOT_UDP_PORTS];
+	enum served_flag flags;
+};
+
 struct attack_entry {
 	__u64 since_ns;
 };
 
-/* Per-source state; IPv6 sources are keyed by their /64. Updated without
- * locks from every CPU: under contention a source may briefly exceed its
- * limit by a few packets, never by a factor. */
+/* Per-source state; IPv6 sources are keyed by their /64. Charged in
+ * batches from the per-CPU source cache, without locks: under contention a
+ * source may briefly pass a few packets over its limit, never a factor. */
 struct rate_state {
-	__u64 packet_tat_ns;
-	__u64 byte_tat_ns;
-	__u64 syn_tat_ns;
-	__u64 last_seen_ns;
+	__u64 packet_tat_t;
+	__u64 byte_tat_t;
+	__u64 syn_tat_t;
+	__u64 last_seen_j;
 	__u64 packets;
 	__u64 bytes;
 	__u64 dropped;
+};
+
+/* A CPU's memory of one recent source (direct-mapped by address hash): its
+ * list verdict, valid while lists_gen matches, and its rate accounting not
+ * yet charged to rate_limits. Sources well under their limits touch no
+ * hash map at all; a source near its limit is judged packet by packet. */
+struct source_slot {
+	struct addr_key key;
+	__u64 list_expires_j;   /* cached verdict's entry expiry; 0 = never */
+	__u64 drop_until_t;     /* every packet dropped until then (drop_reason) */
+	__u64 syn_drop_until_t; /* SYNs dropped until then */
+	__u64 flush_at_t;
+	__u32 lists_gen;
+	__u32 pending_bytes;
+	__u32 pending_dropped;
+	__u16 pending_packets;
+	__u16 pending_syns;
+	__u16 batch;            /* judge (and charge) when pending_packets reaches this */
+	__u8 list_verdict;
+	__u8 drop_reason;
+	__u8 used;
+	__u8 _pad[3];
 };
 
 struct sample {
@@ -151,6 +194,20 @@ struct {
 } block_v6 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct service_slot);
+	__uint(max_entries, 2 * 4096);
+} service_table SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct source_slot);
+	__uint(max_entries, 65536);
+} source_cache SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct service_key);
 	__type(value, struct service_value);
@@ -199,6 +256,7 @@ struct btf_anchor {
 	enum config_flag config_flag;
 	enum hint_flag hint_flag;
 	enum served_flag served_flag;
+	enum list_verdict list_verdict;
 	struct sample sample;
 };
 const struct btf_anchor *btf_anchor __attribute__((unused));
