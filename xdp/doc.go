@@ -22,8 +22,15 @@
 //  8. counts the verdict under its reason (per-CPU) and sends 1 in N drops
 //     to a ring buffer.
 //
-// Cheap checks come before expensive ones so that junk is dropped early,
-// and allowlisted sources cost one hint and one trie lookup.
+// Cheap checks come before expensive ones so that junk is dropped early.
+//
+// The common path uses only lookups the verifier inlines (array maps and
+// bpf_jiffies64), because out-of-line calls are what a packet pays for on
+// kernels with return-thunk mitigations: a per-CPU source cache remembers
+// each recent source's list verdict and rate accounting, served addresses
+// sit in an array with their ports inline, and the clock is jiffies. Hash,
+// LRU and trie lookups happen for new sources, after list changes, and for
+// sources near their limits. docs/xdp.md has the measurements.
 //
 // State: a Filter owns its program and (unless pinned) its maps; pinned
 // maps under /sys/fs/bpf/rampart/<iface>/ outlive the process. Maps methods

@@ -22,7 +22,7 @@ import (
 )
 
 func newRunCmd() *cobra.Command {
-	var profile, iface, admin string
+	var profile, iface, admin, pinDir string
 	cmd := &cobra.Command{
 		Use:   "run --iface IFACE [--profile NAME|FILE]",
 		Short: "Run the edge: attach the XDP filter and serve metrics until stopped",
@@ -34,22 +34,26 @@ SIGHUP reloads the profile; a bad profile is rejected and the old one keeps
 running. SIGINT/SIGTERM detach the filter and exit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEdge(cmd.Context(), logger(cmd), profile, iface, admin)
+			if pinDir == "" {
+				pinDir = xdp.PinDir(iface)
+			}
+			return runEdge(cmd.Context(), logger(cmd), profile, iface, admin, pinDir)
 		},
 	}
 	cmd.Flags().StringVar(&profile, "profile", profiles.DefaultName, "embedded profile name or profile file")
 	cmd.Flags().StringVar(&iface, "iface", "", "interface facing the Internet (required)")
 	cmd.Flags().StringVar(&admin, "admin", "127.0.0.1:9180", "admin listener for /metrics (localhost or unix:/path)")
+	cmd.Flags().StringVar(&pinDir, "pin-dir", "", "bpffs folder for the filter's maps (default /sys/fs/bpf/rampart/IFACE)")
 	_ = cmd.MarkFlagRequired("iface")
 	return cmd
 }
 
-func runEdge(ctx context.Context, log *slog.Logger, profile, iface, admin string) error {
+func runEdge(ctx context.Context, log *slog.Logger, profile, iface, admin, pinDir string) error {
 	spec, err := profiles.Load(profile)
 	if err != nil {
 		return err
 	}
-	f, err := xdp.Load(xdp.LoadOptions{PinDir: xdp.PinDir(iface), Capacity: spec.XDP.Capacity, Logger: log})
+	f, err := xdp.Load(xdp.LoadOptions{PinDir: pinDir, Capacity: spec.XDP.Capacity, Logger: log})
 	if err != nil {
 		return err
 	}
