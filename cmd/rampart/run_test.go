@@ -87,7 +87,9 @@ func TestRunDaemon(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	waitFor("metrics", func() bool { return metric("rampart_config_last_reload_successful") == "rampart_config_last_reload_successful 1" })
+	waitFor("metrics", func() bool {
+		return metric("rampart_config_last_reload_successful") == "rampart_config_last_reload_successful 1"
+	})
 	if m := metric(`rampart_xdp_packets_total{reason="pass",verdict="pass"}`); m == "" {
 		t.Errorf("no XDP counters in metrics")
 	}
@@ -100,7 +102,9 @@ func TestRunDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor("rejected reload", func() bool { return metric("rampart_config_last_reload_successful") == "rampart_config_last_reload_successful 0" })
+	waitFor("rejected reload", func() bool {
+		return metric("rampart_config_last_reload_successful") == "rampart_config_last_reload_successful 0"
+	})
 	if !strings.Contains(logs.String(), "profile.yaml:") || !strings.Contains(logs.String(), "xdp.fragments") {
 		t.Errorf("reload error does not name file:line and field:\n%s", logs.String())
 	}
