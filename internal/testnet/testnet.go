@@ -73,6 +73,16 @@ func New(ctx context.Context, prefix string, names ...string) (_ *Net, err error
 			return nil, err
 		}
 	}
+	// Where br_netfilter is loaded, a new namespace's bridge hands every
+	// frame to iptables and drops malformed IPv4 before it reaches a host:
+	// the lan must be a plain switch for tests that send malformed frames.
+	if _, err := os.Stat("/proc/sys/net/bridge"); err == nil {
+		if out, err := exec.CommandContext(ctx, "ip", "netns", "exec", n.lan, "sysctl", "-qw",
+			"net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0",
+			"net.bridge.bridge-nf-call-arptables=0").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("turn off bridge netfilter in %s: %w: %s", n.lan, err, strings.TrimSpace(string(out)))
+		}
+	}
 	for i, name := range names {
 		h := &Host{Name: name, NS: prefix + "-" + name, Iface: "eth0", Addr: Subnet.Addr().Next()}
 		for range i {
