@@ -57,7 +57,9 @@ const (
 	ModeGeneric = "generic"
 )
 
-var privateMaps = map[string]bool{"stats": true, "rate_limits": true, "samples": true}
+// privateMaps hold per-packet state: an observing copy of the filter keeps
+// its own, so that it never charges or evicts live sources.
+var privateMaps = map[string]bool{"stats": true, "rate_limits": true, "samples": true, "source_cache": true}
 
 // Load loads the filter, reusing maps pinned under opts.PinDir when they
 // exist and pinning new ones there when they do not. A pinned map whose
@@ -80,6 +82,15 @@ func Load(opts LoadOptions) (*Filter, error) {
 	replacements := map[string]*ebpf.Map{}
 	if opts.Observe && opts.PinDir == "" {
 		return nil, errors.New("observe needs the pin folder of a filter")
+	}
+	if opts.Observe {
+		// The live settings index the source cache with source_bits: the
+		// private copy must have the same size or every lookup misses.
+		bits, err := pinnedSourceBits(opts.PinDir)
+		if err != nil {
+			return nil, err
+		}
+		spec.Maps["source_cache"].MaxEntries = 1 << bits
 	}
 	if opts.PinDir != "" && !opts.Observe {
 		if err := ensureBPFFS(); err != nil {
@@ -161,7 +172,24 @@ func applyCapacity(spec *ebpf.CollectionSpec, c Capacity) {
 	}
 }
 
-// observedMap opens a pinned map as it is, adopting its size.
+func pinnedSourceBits(dir string) (uint32, error) {
+	m, err := observedMap(filepath.Join(dir, "config"), nil)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Close()
+	var s filterSettings
+	if err := m.Lookup(uint32(0), &s); err != nil {
+		return 0, fmt.Errorf("read live filter settings: %w", err)
+	}
+	if s.SourceBits == 0 || s.SourceBits > 24 {
+		return 0, fmt.Errorf("live filter in %s was never configured", dir)
+	}
+	return s.SourceBits, nil
+}
+
+// observedMap opens a pinned map as it is, adopting its size (checked
+// against spec when given).
 func observedMap(path string, spec *ebpf.MapSpec) (*ebpf.Map, error) {
 	m, err := ebpf.LoadPinnedMap(path, nil)
 	if err != nil {
@@ -169,6 +197,9 @@ func observedMap(path string, spec *ebpf.MapSpec) (*ebpf.Map, error) {
 			return nil, fmt.Errorf("no filter state at %s: has rampart run on that interface since boot?", filepath.Dir(path))
 		}
 		return nil, privilegeError("open pinned map "+path, err)
+	}
+	if spec == nil {
+		return m, nil
 	}
 	spec.MaxEntries = m.MaxEntries()
 	if err := spec.Compatible(m); err != nil {
