@@ -74,11 +74,11 @@ type Capacity struct {
 	// two): each slot remembers a source's list verdict and pending rate
 	// accounting, so repeat packets need no hash or trie lookup.
 	SourceCacheSlots uint32 `yaml:"source_cache_slots"`
-	AllowPrefixes   uint32 `yaml:"allow_prefixes"`
-	BlockPrefixes   uint32 `yaml:"block_prefixes"`
-	Services        uint32 `yaml:"services"`
-	AttackAddrs     uint32 `yaml:"attack_addrs"`
-	SampleRingBytes uint32 `yaml:"sample_ring_bytes"`
+	AllowPrefixes    uint32 `yaml:"allow_prefixes"`
+	BlockPrefixes    uint32 `yaml:"block_prefixes"`
+	Services         uint32 `yaml:"services"`
+	AttackAddrs      uint32 `yaml:"attack_addrs"`
+	SampleRingBytes  uint32 `yaml:"sample_ring_bytes"`
 }
 
 // DefaultReflectionPorts are the usual UDP amplification sources: echo,

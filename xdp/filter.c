@@ -184,6 +184,8 @@ static __always_inline struct service_slot *find_service(const struct settings *
 static __always_inline int slot_serves(const struct service_slot *s, const struct packet *p)
 {
 	int i;
+	if (p->dport == 0) /* never served; also the value of unused inline ports */
+		return 0;
 	if (p->l4proto == IPPROTO_TCP) {
 #pragma unroll
 		for (i = 0; i < SLOT_TCP_PORTS; i++)
@@ -318,12 +320,14 @@ static __always_inline int charge(const struct settings *cfg, const struct limit
 		batch = r < batch ? r : batch;
 	}
 	if (byte_cost) {
-		/* Room counted in full-size frames, so a batch cannot overdraw. */
+		/* Room counted in full-size frames, so a batch cannot overdraw;
+		 * outright drops only while not even the smallest frame fits, so
+		 * that a small packet after a big one is still judged exactly. */
 		__u64 frame = (1514ULL * byte_cost) >> 20;
+		__u64 smallest = (ETH_HLEN * byte_cost) >> 20;
 		__u64 r = room(st->byte_tat_t, now_t, frame, lim->byte_depth_t);
-		if (!fits(st->byte_tat_t, now_t, ((__u64)len * byte_cost) >> 20, lim->byte_depth_t) &&
-		    !src->drop_until_t) {
-			src->drop_until_t = st->byte_tat_t + (((__u64)len * byte_cost) >> 20) - lim->byte_depth_t;
+		if (!fits(st->byte_tat_t, now_t, smallest, lim->byte_depth_t) && !src->drop_until_t) {
+			src->drop_until_t = st->byte_tat_t + smallest - lim->byte_depth_t;
 			src->drop_reason = REASON_DROP_RATE_BYTES;
 		}
 		batch = r < batch ? r : batch;
@@ -340,6 +344,7 @@ static __always_inline int charge(const struct settings *cfg, const struct limit
 	src->pending_bytes = 0;
 	src->pending_dropped = 0;
 	src->flush_at_t = now_t + cfg->flush_interval_t;
+	src->charged = 1;
 
 	if (insert)
 		bpf_map_update_elem(&rate_limits, &key, &fresh, BPF_NOEXIST);
@@ -404,7 +409,10 @@ int rampart_filter(struct xdp_md *ctx)
 	if (!src)
 		return finish(ctx, cfg, REASON_PASS, len); /* unreachable: idx < 2^source_bits */
 	if (!src->used || !key_eq(&src->key, &p.src)) {
-		if (src->used && (src->pending_packets || src->pending_dropped))
+		/* A source seen once is not worth a rate_limits entry: under a
+		 * spoofed flood every packet is a new source, and inserting each
+		 * would cost an LRU insert and evict real sources. */
+		if (src->used && (src->charged || src->pending_packets > 1))
 			charge(cfg, &cfg->normal, src, 0, 0, 0, now_j << TICK_SHIFT, now_j);
 		key_copy(&src->key, &p.src);
 		src->used = 1;
@@ -415,7 +423,13 @@ int rampart_filter(struct xdp_md *ctx)
 		src->pending_dropped = 0;
 		src->drop_until_t = 0;
 		src->syn_drop_until_t = 0;
-		src->batch = 1; /* a new source's first packet learns its bucket */
+		/* The first packet of a fresh bucket always conforms (every burst
+		 * holds a frame), so an IPv4 source's first packet passes
+		 * unjudged and its second learns the bucket. Not so for IPv6:
+		 * buckets are per /64, and each of its 2^64 addresses would get
+		 * a free first packet. With batch 1 every packet is judged. */
+		src->batch = (cfg->rate_batch > 1 && !p.ipv6) ? 2 : 1;
+		src->charged = 0;
 		src->flush_at_t = (now_j << TICK_SHIFT) + cfg->flush_interval_t;
 	}
 	if (src->lists_gen != cfg->lists_gen ||
@@ -426,12 +440,12 @@ int rampart_filter(struct xdp_md *ctx)
 	if (src->list_verdict == LISTED_BLOCK)
 		return finish(ctx, cfg, REASON_DROP_BLOCKLIST, len);
 
-	if (p.fragment) {
-		if (cfg->flags & CONFIG_DROP_FRAGMENTS)
-			return finish(ctx, cfg, REASON_DROP_FRAGMENT, len);
-	} else if (p.l4proto == IPPROTO_TCP && bad_tcp_flags(p.tcp_flags)) {
+	if (p.fragment && (cfg->flags & CONFIG_DROP_FRAGMENTS))
+		return finish(ctx, cfg, REASON_DROP_FRAGMENT, len);
+	/* A passed first fragment carries the TCP header: scans split after
+	 * byte 20 (nmap --mtu) must not slip through. */
+	if (p.l4proto == IPPROTO_TCP && p.has_ports && bad_tcp_flags(p.tcp_flags))
 		return finish(ctx, cfg, REASON_DROP_TCP_FLAGS, len);
-	}
 
 	struct service_slot *svc = find_service(cfg, &p.dst);
 

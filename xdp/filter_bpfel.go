@@ -208,7 +208,8 @@ type filterSourceSlot struct {
 	ListVerdict    uint8
 	DropReason     uint8
 	Used           uint8
-	Pad            [3]uint8
+	Charged        uint8
+	Pad            [2]uint8
 }
 
 // Names of all BPF objects in the ELF.

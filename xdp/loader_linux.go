@@ -373,18 +373,27 @@ func (f *Filter) Program() *ebpf.Program { return f.prog }
 // attack mode, rate buckets) is kept.
 func (f *Filter) Configure(c Config) error { return f.maps.Configure(c) }
 
+// Detach removes the filter from its interface; the program and maps stay
+// loaded, so it can be attached again. Detaching a detached filter is a
+// no-op.
+func (f *Filter) Detach() error {
+	if f.link == nil {
+		return nil
+	}
+	err := f.link.Close()
+	f.link = nil
+	if err != nil {
+		return fmt.Errorf("detach xdp from %s: %w", f.iface, err)
+	}
+	f.log.Info("xdp filter detached", "iface", f.iface)
+	f.iface, f.mode = "", ""
+	return nil
+}
+
 // Close detaches the filter and releases its descriptors. Pinned maps stay
 // for the next start.
 func (f *Filter) Close() error {
-	var err error
-	if f.link != nil {
-		if e := f.link.Close(); e != nil {
-			err = fmt.Errorf("detach xdp from %s: %w", f.iface, e)
-		} else {
-			f.log.Info("xdp filter detached", "iface", f.iface)
-		}
-		f.link = nil
-	}
+	err := f.Detach()
 	f.coll.Close()
 	return err
 }

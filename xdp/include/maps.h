@@ -127,7 +127,8 @@ struct source_slot {
 	__u8 list_verdict;
 	__u8 drop_reason;
 	__u8 used;
-	__u8 _pad[3];
+	__u8 charged;           /* this residency has reached rate_limits */
+	__u8 _pad[2];
 };
 
 struct sample {

@@ -178,8 +178,12 @@ static __always_inline int parse_ipv6(struct packet *p, void *l3, void *data_end
 			struct ipv6_frag *fh = cur;
 			if ((void *)(fh + 1) > data_end || (void *)(fh + 1) > end)
 				return REASON_DROP_IPV6_EXT_TRUNCATED;
-			p->fragment = 1;
-			if (bpf_ntohs(fh->frag_off) & 0xFFF8) {
+			__u16 fo = bpf_ntohs(fh->frag_off);
+			/* An atomic fragment (offset 0, no more) is a whole
+			 * packet: RFC 6946 says to process it as one. */
+			if (fo & 0xFFF9)
+				p->fragment = 1;
+			if (fo & 0xFFF8) {
 				p->l4proto = fh->nexthdr;
 				return REASON_PASS; /* no L4 header in a later fragment */
 			}
