@@ -49,6 +49,7 @@ type Table[K comparable, V any] struct {
 	counts   [countStripes]paddedInt64
 	evicted  atomic.Uint64
 	regions  [][]byte
+	zero     uint32
 }
 
 const countStripes = 16
@@ -174,6 +175,7 @@ func (t *Table[K, V]) MemoryBytes() int {
 
 type hashed struct {
 	b1, b2 uint64
+	home   int // preferred slot within a bucket
 	tag    uint32
 }
 
@@ -186,46 +188,85 @@ func (t *Table[K, V]) hash(k *K) hashed {
 	if b2 == b1 {
 		b2 = (b1 + 1) % t.nbuckets
 	}
-	return hashed{b1: b1, b2: b2, tag: uint32(h>>24) & 0xff << tagShift}
+	return hashed{b1: b1, b2: b2, home: int(h>>16) & (bucketSlots - 1), tag: uint32(h>>24) & 0xff << tagShift}
 }
 
-// loadRecord copies a slot that a writer may be changing; the caller
-// validates the copy against the meta word, as a seqlock reader does, so
-// this one function is exempt from the race detector.
+// keyAt and valueAt read a slot that a writer may be changing; the caller
+// validates what it read against the meta word, as a seqlock reader does,
+// so these functions are exempt from the race detector.
 //
 //go:norace
-func loadRecord[K comparable, V any](r *record[K, V]) record[K, V] {
-	return *r
+func keyAt[K comparable, V any](r *record[K, V], k *K) bool { return r.key == *k }
+
+// lastByte reads the record's last byte, so that its last cache line is
+// fetched together with the key's instead of after it.
+//
+//go:norace
+func lastByte[K comparable, V any](r *record[K, V]) byte {
+	return *(*byte)(unsafe.Add(unsafe.Pointer(r), unsafe.Sizeof(*r)-1))
 }
 
-// find returns the slot holding k, with the meta word it was validated
-// under (never busy), and a copy of the record.
-func (t *Table[K, V]) find(k *K, h hashed) (slot int, meta uint32, rec record[K, V], ok bool) {
+//go:norace
+func valueAt[K comparable, V any](r *record[K, V]) V { return r.val }
+
+//go:norace
+func loadRecord[K comparable, V any](r *record[K, V]) record[K, V] { return *r }
+
+// find returns the slot holding k and the meta word it was validated
+// under (never busy).
+//
+// Inserts put a key in its home slot of its first bucket when they can,
+// and the home slot is looked at first: its meta word and its key are both
+// known from the hash, so the two cache misses overlap instead of
+// following one another.
+func (t *Table[K, V]) find(k *K, h hashed) (slot int, meta uint32, ok bool) {
+	home := int(h.b1)*bucketSlots + h.home
+	if m, hit := t.probe(home, k, h.tag, true); hit {
+		return home, m, true
+	}
 	for _, b := range [2]uint64{h.b1, h.b2} {
 		base := int(b) * bucketSlots
 		for i := range bucketSlots {
 			s := base + i
-			for spins := 0; ; spins++ {
-				m1 := t.meta[s].Load()
-				if m1&metaUsed == 0 || m1&tagMask != h.tag {
-					break
-				}
-				if m1&metaBusy != 0 {
-					backoff(spins)
-					continue
-				}
-				rec = loadRecord(&t.recs[s])
-				if m2 := t.meta[s].Load(); (m1^m2)&stableBit != 0 {
-					continue
-				}
-				if rec.key == *k {
-					return s, m1, rec, true
-				}
-				break
+			if s == home {
+				continue
+			}
+			if m, hit := t.probe(s, k, h.tag, false); hit {
+				return s, m, true
 			}
 		}
 	}
-	return -1, 0, rec, false
+	return -1, 0, false
+}
+
+// probe reads slot s as a seqlock reader and reports whether it holds k.
+// Speculative compares the key together with loading the meta word,
+// before knowing whether the slot is worth it.
+func (t *Table[K, V]) probe(s int, k *K, tag uint32, speculative bool) (uint32, bool) {
+	for spins := 0; ; spins++ {
+		m1 := t.meta[s].Load()
+		var eq bool
+		if speculative {
+			eq = keyAt(&t.recs[s], k)
+			// t.zero is 0, which the compiler cannot know: the read
+			// stays, and costs nothing more than it overlaps.
+			m1 |= uint32(lastByte(&t.recs[s])) & t.zero
+		}
+		if m1&metaUsed == 0 || m1&tagMask != tag {
+			return 0, false
+		}
+		if m1&metaBusy != 0 {
+			backoff(spins)
+			continue
+		}
+		if !speculative {
+			eq = keyAt(&t.recs[s], k)
+		}
+		if m2 := t.meta[s].Load(); (m1^m2)&stableBit != 0 {
+			continue
+		}
+		return m1, eq
+	}
 }
 
 func backoff(spins int) {
@@ -237,15 +278,21 @@ func backoff(spins int) {
 // Get returns a copy of k's value.
 func (t *Table[K, V]) Get(k K) (V, bool) {
 	h := t.hash(&k)
-	s, m, rec, ok := t.find(&k, h)
-	if !ok {
-		var zero V
-		return zero, false
+	for {
+		s, m, ok := t.find(&k, h)
+		if !ok {
+			var zero V
+			return zero, false
+		}
+		v := valueAt(&t.recs[s])
+		if (t.meta[s].Load()^m)&stableBit != 0 {
+			continue // written while copied: look again
+		}
+		if m&metaRef == 0 {
+			t.meta[s].CompareAndSwap(m, m|metaRef) // best effort: only CLOCK's hint
+		}
+		return v, true
 	}
-	if m&metaRef == 0 {
-		t.meta[s].CompareAndSwap(m, m|metaRef) // best effort: only CLOCK's hint
-	}
-	return rec.val, true
 }
 
 // Upsert calls fn on k's value in place, with existed false (and a zero
@@ -254,7 +301,7 @@ func (t *Table[K, V]) Get(k K) (V, bool) {
 func (t *Table[K, V]) Upsert(k K, fn func(v *V, existed bool)) {
 	h := t.hash(&k)
 	for {
-		if s, m, _, ok := t.find(&k, h); ok {
+		if s, m, ok := t.find(&k, h); ok {
 			if !t.meta[s].CompareAndSwap(m, m|metaBusy) {
 				continue // changed since validated: look again
 			}
@@ -272,7 +319,7 @@ func (t *Table[K, V]) Upsert(k K, fn func(v *V, existed bool)) {
 func (t *Table[K, V]) Delete(k K) bool {
 	h := t.hash(&k)
 	for {
-		s, m, _, ok := t.find(&k, h)
+		s, m, ok := t.find(&k, h)
 		if !ok {
 			return false
 		}
@@ -320,12 +367,12 @@ func (t *Table[K, V]) insert(k *K, h hashed, fn func(v *V, existed bool)) bool {
 	t.lockBucket(hi)
 	defer t.unlockBucket(lo)
 	defer t.unlockBucket(hi)
-	if _, _, _, ok := t.find(k, h); ok {
+	if _, _, ok := t.find(k, h); ok {
 		return false
 	}
-	s, m := t.claimFree(h.b1)
+	s, m := t.claimFree(h.b1, h.home)
 	if s < 0 {
-		s, m = t.claimFree(h.b2)
+		s, m = t.claimFree(h.b2, h.home)
 	}
 	if s < 0 {
 		s, m = t.evict(h.b1)
@@ -341,10 +388,10 @@ func (t *Table[K, V]) insert(k *K, h hashed, fn func(v *V, existed bool)) bool {
 // claimFree takes a free slot of bucket b (held by the caller). Deletes
 // free slots without the bucket, but only inserters, which hold it, take
 // them: the CAS can only fail on a slot that changed from free to free.
-func (t *Table[K, V]) claimFree(b uint64) (int, uint32) {
+func (t *Table[K, V]) claimFree(b uint64, home int) (int, uint32) {
 	base := int(b) * bucketSlots
 	for i := range bucketSlots {
-		s := base + i
+		s := base + (home+i)&(bucketSlots-1)
 		m := t.meta[s].Load()
 		if m&(metaUsed|metaBusy) == 0 && t.meta[s].CompareAndSwap(m, m|metaBusy) {
 			return s, m | metaBusy
