@@ -1,6 +1,7 @@
 package xdp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -51,8 +52,25 @@ func scaleMulDiv(a, b, c uint64) uint64 {
 }
 
 // calibrateClock finds HZ by timing jiffy edges with the clock program, and
-// pairs a jiffies value with the monotonic time of its edge.
+// pairs a jiffies value with the monotonic time of its edge. A measurement
+// stretched by preemption could mistake 300 for 250 (20 % apart), so it
+// measures until two in a row agree.
 func calibrateClock() (clock, error) {
+	var prev clock
+	for range 8 {
+		c, err := measureClock()
+		if err != nil {
+			return clock{}, err
+		}
+		if c.hz == prev.hz {
+			return c, nil
+		}
+		prev = c
+	}
+	return clock{}, errors.New("calibrate clock: HZ measurements never agreed twice in a row")
+}
+
+func measureClock() (clock, error) {
 	spec, err := loadClock()
 	if err != nil {
 		return clock{}, fmt.Errorf("read embedded clock object: %w", err)
@@ -102,6 +120,8 @@ func calibrateClock() (clock, error) {
 	}
 	panic("unreachable")
 }
+
+func nativeUint64(b []byte) uint64 { return binary.NativeEndian.Uint64(b) }
 
 // nearestHZ picks the configurable kernel HZ closest to a measurement.
 func nearestHZ(measured float64) uint64 {

@@ -95,6 +95,10 @@ var DefaultReflectionPorts = []uint16{
 // under 10 %.
 const maxPacketRate = 100_000_000
 
+// maxBucketDepth bounds a bucket at an hour of its rate: deeper ones are
+// no limit at all, and their tick arithmetic would overflow.
+const maxBucketDepth = time.Hour
+
 // minBucketDepth keeps every bucket deeper than the filter's clock step
 // (one jiffy, 4 ms at HZ=250): a shallower bucket could not refill between
 // steps and would hold a source below its configured rate.
@@ -191,6 +195,11 @@ func (l *Limits) validate(p check.Problems) {
 		}
 		if burst < minBurst {
 			p.Addf(burstField, "must be at least %d, got %d", minBurst, burst)
+			return
+		}
+		if burst > rate*uint64(maxBucketDepth/time.Second) {
+			p.Addf(burstField, "must cover at most %s at %d/s (at most %d), got %d",
+				maxBucketDepth, rate, rate*uint64(maxBucketDepth/time.Second), burst)
 			return
 		}
 		if time.Duration(burst*uint64(time.Second)/rate) < minBucketDepth {

@@ -207,9 +207,18 @@ static __always_inline int served(const struct settings *cfg, const struct packe
 	    (cfg->flags & CONFIG_ALLOW_ICMP))
 		return 1;
 	if (p->fragment && !p->has_ports) {
+		/* A later fragment has no ports, but the address must serve its
+		 * protocol: UDP amplification's bulk rides in later fragments. */
+		__u32 want = p->l4proto == IPPROTO_TCP ? SERVED_TCP :
+			     p->l4proto == IPPROTO_UDP ? SERVED_UDP : 0;
+		if (!want)
+			return 0;
 		if (svc)
-			return 1;
-		return cfg->service_spill && bpf_map_lookup_elem(&served_addrs, &p->dst) != NULL;
+			return (svc->flags & want) != 0;
+		if (!cfg->service_spill)
+			return 0;
+		struct served_addr *sa = bpf_map_lookup_elem(&served_addrs, &p->dst);
+		return sa && (sa->flags & want);
 	}
 	if (p->l4proto != IPPROTO_TCP && p->l4proto != IPPROTO_UDP)
 		return 0;
@@ -320,9 +329,10 @@ static __always_inline int charge(const struct settings *cfg, const struct limit
 		batch = r < batch ? r : batch;
 	}
 	if (byte_cost) {
-		/* Room counted in full-size frames, so a batch cannot overdraw;
-		 * outright drops only while not even the smallest frame fits, so
-		 * that a small packet after a big one is still judged exactly. */
+		/* Room counted in 1514-byte frames, so a batch of standard frames
+		 * cannot overdraw (jumbo frames can, by their excess); outright
+		 * drops only while not even the smallest frame fits, so that a
+		 * small packet after a big one is still judged exactly. */
 		__u64 frame = (1514ULL * byte_cost) >> 20;
 		__u64 smallest = (ETH_HLEN * byte_cost) >> 20;
 		__u64 r = room(st->byte_tat_t, now_t, frame, lim->byte_depth_t);
@@ -344,7 +354,6 @@ static __always_inline int charge(const struct settings *cfg, const struct limit
 	src->pending_bytes = 0;
 	src->pending_dropped = 0;
 	src->flush_at_t = now_t + cfg->flush_interval_t;
-	src->charged = 1;
 
 	if (insert)
 		bpf_map_update_elem(&rate_limits, &key, &fresh, BPF_NOEXIST);
@@ -406,13 +415,13 @@ int rampart_filter(struct xdp_md *ctx)
 	if (cfg->source_bits > 0 && cfg->source_bits <= 24)
 		idx = addr_hash(&p.src) >> (32 - cfg->source_bits);
 	struct source_slot *src = bpf_map_lookup_elem(&source_cache, &idx);
-	if (!src)
-		return finish(ctx, cfg, REASON_PASS, len); /* unreachable: idx < 2^source_bits */
+	if (!src) /* settings that do not match the map: fail closed */
+		return finish(ctx, cfg, REASON_DROP_INTERNAL, len);
 	if (!src->used || !key_eq(&src->key, &p.src)) {
-		/* A source seen once is not worth a rate_limits entry: under a
-		 * spoofed flood every packet is a new source, and inserting each
-		 * would cost an LRU insert and evict real sources. */
-		if (src->used && (src->charged || src->pending_packets > 1))
+		/* Whatever the evicted source did reaches its bucket: skipping
+		 * a one-packet residency would let two sources that share a slot
+		 * alternate past their limits. */
+		if (src->used && (src->pending_packets || src->pending_dropped))
 			charge(cfg, &cfg->normal, src, 0, 0, 0, now_j << TICK_SHIFT, now_j);
 		key_copy(&src->key, &p.src);
 		src->used = 1;
@@ -423,13 +432,7 @@ int rampart_filter(struct xdp_md *ctx)
 		src->pending_dropped = 0;
 		src->drop_until_t = 0;
 		src->syn_drop_until_t = 0;
-		/* The first packet of a fresh bucket always conforms (every burst
-		 * holds a frame), so an IPv4 source's first packet passes
-		 * unjudged and its second learns the bucket. Not so for IPv6:
-		 * buckets are per /64, and each of its 2^64 addresses would get
-		 * a free first packet. With batch 1 every packet is judged. */
-		src->batch = (cfg->rate_batch > 1 && !p.ipv6) ? 2 : 1;
-		src->charged = 0;
+		src->batch = 1; /* a new residency's first packet learns its bucket */
 		src->flush_at_t = (now_j << TICK_SHIFT) + cfg->flush_interval_t;
 	}
 	if (src->lists_gen != cfg->lists_gen ||

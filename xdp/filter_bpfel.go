@@ -79,7 +79,15 @@ type filterPrefixEntry struct {
 	_        structs.HostLayout
 	ExpiresJ uint64
 	AddedJ   uint64
+	Flags    uint32
+	Pad      uint32
 }
+
+type filterPrefixFlag uint32
+
+const (
+	filterPrefixFlagPREFIX_FROM_PROFILE filterPrefixFlag = 1
+)
 
 type filterRateState struct {
 	_          structs.HostLayout
@@ -124,7 +132,9 @@ const (
 	filterReasonREASON_DROP_RATE_PACKETS      filterReason = 25
 	filterReasonREASON_DROP_RATE_BYTES        filterReason = 26
 	filterReasonREASON_DROP_RATE_SYN          filterReason = 27
-	filterReasonREASON_MAX                    filterReason = 28
+	filterReasonREASON_DROP_IPV6MAPPED        filterReason = 28
+	filterReasonREASON_DROP_INTERNAL          filterReason = 29
+	filterReasonREASON_MAX                    filterReason = 30
 )
 
 type filterSample struct {
@@ -208,8 +218,7 @@ type filterSourceSlot struct {
 	ListVerdict    uint8
 	DropReason     uint8
 	Used           uint8
-	Charged        uint8
-	Pad            [2]uint8
+	Pad            [3]uint8
 }
 
 // Names of all BPF objects in the ELF.

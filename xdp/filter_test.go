@@ -619,6 +619,12 @@ func verdictCases() []verdictCase {
 		{name: "ipv6 first fragment dropped", frame: withIPv6Ext(udp6, fragment(0, true)), want: ReasonFragmentDropped},
 		{name: "ipv6 later fragment dropped", frame: withIPv6Ext(udp6, fragment(100, false)), want: ReasonFragmentDropped},
 		{name: "ipv6 atomic fragment is a whole packet (RFC 6946)", frame: withIPv6Ext(udp6, fragment(0, false)), want: ReasonPass},
+		{name: "ipv6 later udp fragment to a tcp-only address", config: fragments("pass"),
+			frame: withIPv6Ext(udp(client6, tcpOnly6, 40000, 22, 32), fragment(100, true)), want: ReasonNotServed},
+		{name: "ipv6 later tcp fragment to a tcp-only address", config: fragments("pass"),
+			frame: withIPv6Ext(tcp(client6, tcpOnly6, 22, "A"), fragment(100, true)), want: ReasonFragmentPassed},
+		{name: "ipv6 ipv4-mapped source", frame: tcp("::ffff:"+client4, served6, 443, "S"), want: ReasonIPv6Mapped},
+		{name: "ipv6 ipv4-mapped destination", frame: tcp(client6, "::ffff:"+served4, 80, "S"), want: ReasonIPv6Mapped},
 		{name: "ipv6 later fragment passed", config: fragments("pass"), frame: withIPv6Ext(udp6, destOpts(), fragment(100, true)),
 			want: ReasonFragmentPassed},
 		{name: "ipv6 first fragment passed", config: fragments("pass"), frame: withIPv6Ext(syn6, fragment(0, true)),
@@ -986,6 +992,7 @@ func TestVerdictCasesCoverEveryReason(t *testing.T) {
 			}
 		}
 	}
+	seen[ReasonInternal] = true // TestInconsistentSettingsFailClosed
 	for _, r := range Reasons() {
 		if !seen[r] {
 			t.Errorf("no verdict case reaches %s", r)

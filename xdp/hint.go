@@ -20,7 +20,7 @@ func HintSlot(a netip.Addr) uint32 {
 	if a.Is4() {
 		return uint32(b[0])<<8 | uint32(b[1])
 	}
-	return hintSlotsPerFamily + (uint32(b[0])<<8 | uint32(b[1])) ^ (uint32(b[2])<<8 | uint32(b[3]))
+	return hintSlotsPerFamily + ((uint32(b[0])<<8 | uint32(b[1])) ^ (uint32(b[2])<<8 | uint32(b[3])))
 }
 
 // hintSlotsOf calls fn for every slot that an address inside p can map to.
@@ -62,5 +62,3 @@ func addrHash(a [16]byte) uint32 {
 	w := func(i int) uint32 { return binary.NativeEndian.Uint32(a[i : i+4]) }
 	return (w(0) ^ w(4) ^ w(8) ^ w(12)) * 0x9E3779B1
 }
-
-func nativeUint64(b []byte) uint64 { return binary.NativeEndian.Uint64(b) }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -46,6 +47,7 @@ type Filter struct {
 	log  *slog.Logger
 
 	mu    sync.Mutex // serialises Run's read-run-read of the counters
+	owner *os.File   // holds the pin folder (see ownPinDir)
 	link  link.Link
 	iface string
 	mode  string
@@ -60,6 +62,9 @@ const (
 // privateMaps hold per-packet state: an observing copy of the filter keeps
 // its own, so that it never charges or evicts live sources.
 var privateMaps = map[string]bool{"stats": true, "rate_limits": true, "samples": true, "source_cache": true}
+
+// unpinnedMaps are per-CPU scratch: nothing in them outlives the program.
+var unpinnedMaps = map[string]bool{"source_cache": true}
 
 // Load loads the filter, reusing maps pinned under opts.PinDir when they
 // exist and pinning new ones there when they do not. A pinned map whose
@@ -92,6 +97,7 @@ func Load(opts LoadOptions) (*Filter, error) {
 		}
 		spec.Maps["source_cache"].MaxEntries = 1 << bits
 	}
+	var owner *os.File
 	if opts.PinDir != "" && !opts.Observe {
 		if err := ensureBPFFS(); err != nil {
 			return nil, err
@@ -99,10 +105,30 @@ func Load(opts LoadOptions) (*Filter, error) {
 		if err := os.MkdirAll(opts.PinDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create pin folder: %w", err)
 		}
+		// One loader per pin folder: a second one would rewrite the
+		// settings of the first, and resize maps under its program.
+		if owner, err = ownPinDir(opts.PinDir); err != nil {
+			return nil, err
+		}
+		// Writers (rampartctl) wait while maps are reused or migrated, so
+		// that no write lands in a map being replaced.
+		unlock, err := lockDir(opts.PinDir)
+		if err != nil {
+			owner.Close()
+			return nil, err
+		}
+		defer unlock()
+	}
+	fail := func(err error) (*Filter, error) {
+		closeAll(replacements)
+		if owner != nil {
+			owner.Close()
+		}
+		return nil, err
 	}
 	if opts.PinDir != "" {
 		for name, ms := range spec.Maps {
-			if !pinnable(name) || (opts.Observe && privateMaps[name]) {
+			if !pinnable(name) || unpinnedMaps[name] || (opts.Observe && privateMaps[name]) {
 				continue
 			}
 			var m *ebpf.Map
@@ -113,37 +139,83 @@ func Load(opts LoadOptions) (*Filter, error) {
 				m, err = pinnedMap(filepath.Join(opts.PinDir, name), ms, log)
 			}
 			if err != nil {
-				closeAll(replacements)
-				return nil, err
+				return fail(err)
 			}
 			replacements[name] = m
 		}
 	}
 
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replacements})
-	closeAll(replacements) // the collection holds its own references
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load xdp filter: verifier: %+v", ve)
+			return fail(fmt.Errorf("load xdp filter: verifier: %+v", ve))
 		}
-		return nil, privilegeError("load the xdp filter", err)
+		return fail(privilegeError("load the xdp filter", err))
 	}
+	closeAll(replacements) // the collection holds its own references
+	replacements = nil
 	maps, err := mapsFromCollection(coll, opts.PinDir)
-	if err != nil {
-		coll.Close()
-		return nil, err
-	}
-	if opts.Observe {
-		err = maps.loadClock()
-	} else {
-		maps.clk, err = calibrateClock()
+	if err == nil {
+		if opts.Observe {
+			err = maps.loadClock()
+		} else {
+			maps.clk, err = calibrateClock()
+		}
 	}
 	if err != nil {
 		coll.Close()
-		return nil, err
+		return fail(err)
 	}
-	return &Filter{prog: coll.Programs["rampart_filter"], coll: coll, maps: maps, log: log}, nil
+	return &Filter{prog: coll.Programs["rampart_filter"], coll: coll, maps: maps, log: log, owner: owner}, nil
+}
+
+// ownerLockDir holds one lock file per pin folder, on tmpfs so that it
+// goes with a reboot like the pins themselves.
+const ownerLockDir = "/run/rampart"
+
+// ownPinDir takes the pin folder for this process's lifetime.
+func ownPinDir(pinDir string) (*os.File, error) {
+	if err := os.MkdirAll(ownerLockDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", ownerLockDir, err)
+	}
+	f, err := os.OpenFile(ownerLockPath(pinDir), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open owner lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another rampart already runs the filter pinned at %s: %w", pinDir, ErrBusy)
+		}
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
+// ownerLockPath is the lock file of a pin folder. It is never removed:
+// a process could otherwise lock a file that another just unlinked.
+func ownerLockPath(pinDir string) string {
+	return filepath.Join(ownerLockDir, strings.ReplaceAll(strings.Trim(filepath.Clean(pinDir), "/"), "/", "_")+".lock")
+}
+
+// ErrBusy means another process already owns the filter's pinned state.
+var ErrBusy = errors.New("filter state in use")
+
+// lockDir takes the writers' lock of a pin folder (see Maps.lock).
+func lockDir(dir string) (func(), error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() {
+		unix.Flock(fd, unix.LOCK_UN)
+		unix.Close(fd)
+	}, nil
 }
 
 // pinnable excludes the data sections clang emits for globals; they hold
@@ -236,6 +308,12 @@ func pinnedMap(path string, spec *ebpf.MapSpec, log *slog.Logger) (*ebpf.Map, er
 		return nil, fmt.Errorf("pinned map %s has another layout (from another Rampart version?): remove it to start afresh: %w",
 			path, ErrIncompatiblePin)
 	}
+	if n, err := countEntries(old); err != nil {
+		return nil, fmt.Errorf("count entries of %s: %w", path, err)
+	} else if n > int(spec.MaxEntries) {
+		return nil, fmt.Errorf("profile sizes %s at %d entries but it holds %d: raise the capacity or remove entries first",
+			spec.Name, spec.MaxEntries, n)
+	}
 	m, err := ebpf.NewMap(spec)
 	if err != nil {
 		return nil, privilegeError("create map "+spec.Name, err)
@@ -245,13 +323,18 @@ func pinnedMap(path string, spec *ebpf.MapSpec, log *slog.Logger) (*ebpf.Map, er
 		m.Close()
 		return nil, fmt.Errorf("migrate pinned map %s: %w", path, err)
 	}
-	if err := old.Unpin(); err != nil {
+	// Pinned beside and renamed over the old pin: at every moment one
+	// complete map is pinned at path.
+	tmp := path + "_migrating" // bpffs refuses dots in names
+	_ = os.Remove(tmp)
+	if err := m.Pin(tmp); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("unpin old map %s: %w", path, err)
+		return nil, fmt.Errorf("pin map %s: %w", tmp, err)
 	}
-	if err := m.Pin(path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		m.Close()
-		return nil, fmt.Errorf("pin map %s: %w", path, err)
+		return nil, fmt.Errorf("replace pinned map %s: %w", path, err)
 	}
 	log.Info("pinned map resized", "map", spec.Name, "from", old.MaxEntries(), "to", spec.MaxEntries, "entries_copied", copied)
 	return m, nil
@@ -294,11 +377,26 @@ func copyEntries(from, to *ebpf.Map) (int, error) {
 	it := from.Iterate()
 	for it.Next(&key, &value) {
 		if err := to.Put(key, value); err != nil {
-			if errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOSPC) {
-				break // the new map is smaller: keep what fits
-			}
 			return n, err
 		}
+		n++
+	}
+	return n, it.Err()
+}
+
+// countEntries counts a hash-like map's entries; arrays report 0, since
+// they keep min(old, new) slots by design.
+func countEntries(m *ebpf.Map) (int, error) {
+	switch m.Type() {
+	case ebpf.Array, ebpf.PerCPUArray, ebpf.RingBuf:
+		return 0, nil
+	case ebpf.LRUHash, ebpf.LRUCPUHash:
+		return 0, nil // an LRU evicts what does not fit, by design
+	}
+	var key, value []byte
+	n := 0
+	it := m.Iterate()
+	for it.Next(&key, &value) {
 		n++
 	}
 	return n, it.Err()
@@ -395,5 +493,9 @@ func (f *Filter) Detach() error {
 func (f *Filter) Close() error {
 	err := f.Detach()
 	f.coll.Close()
+	if f.owner != nil {
+		f.owner.Close() // releases the flock
+		f.owner = nil
+	}
 	return err
 }

@@ -46,9 +46,11 @@ func mapsFromCollection(c *ebpf.Collection, pinDir string) (*Maps, error) {
 	return m, m.check()
 }
 
+// check requires every pinned map; the source cache is per-CPU scratch of
+// the loading process and is never pinned.
 func (m *Maps) check() error {
 	for _, mp := range []*ebpf.Map{m.config, m.stats, m.hints, m.allowV4, m.allowV6, m.blockV4, m.blockV6,
-		m.services, m.served, m.attack, m.reflection, m.rate, m.samples, m.serviceTable, m.sourceCache} {
+		m.services, m.served, m.attack, m.reflection, m.rate, m.samples, m.serviceTable} {
 		if mp == nil {
 			return errors.New("filter object lacks a map: rebuild with go generate")
 		}
@@ -77,7 +79,7 @@ func OpenPinned(dir string) (*Maps, error) {
 	m.allowV4, m.allowV6, m.blockV4, m.blockV6 = open("allow_v4"), open("allow_v6"), open("block_v4"), open("block_v6")
 	m.services, m.served, m.attack = open("services"), open("served_addrs"), open("attack_addrs")
 	m.reflection, m.rate, m.samples = open("reflection_ports"), open("rate_limits"), open("samples")
-	m.serviceTable, m.sourceCache = open("service_table"), open("source_cache")
+	m.serviceTable = open("service_table")
 	if err := m.check(); err != nil {
 		m.Close()
 		if os.Geteuid() != 0 {
@@ -156,8 +158,8 @@ func (m *Maps) lock() (unlock func(), err error) {
 	}, nil
 }
 
-// monotonicNow is the clock the filter compares expiry times with
-// (bpf_ktime_get_coarse_ns is CLOCK_MONOTONIC at tick resolution).
+// monotonicNow is CLOCK_MONOTONIC, which the clock calibration relates to
+// the jiffies the filter compares expiry times with.
 func monotonicNow() uint64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
@@ -193,7 +195,7 @@ func (m *Maps) Configure(c Config) error {
 		AttackEntries: cur.AttackEntries,
 		ListsGen:      cur.ListsGen + 1,
 		RateBatch:     max(c.RateLimit.Batch, 1),
-		SourceBits:    uint32(bits.TrailingZeros32(m.sourceCache.MaxEntries())),
+		SourceBits:    cur.SourceBits,
 		ServiceBits:   uint32(bits.TrailingZeros32(m.serviceTable.MaxEntries() / 2)),
 		ServiceHalf:   cur.ServiceHalf,
 		ServiceSpill:  cur.ServiceSpill,
@@ -203,6 +205,9 @@ func (m *Maps) Configure(c Config) error {
 		// Pending counts reach rate_limits at least every 100 ms, so
 		// that dumps of it stay fresh.
 		FlushIntervalT: m.clk.ticksPerSecond() / 10,
+	}
+	if m.sourceCache != nil { // only the loading process has it
+		s.SourceBits = uint32(bits.TrailingZeros32(m.sourceCache.MaxEntries()))
 	}
 	if c.FilterServices {
 		s.Flags |= filterConfigFlagCONFIG_FILTER_SERVICES
@@ -235,12 +240,50 @@ func (m *Maps) Configure(c Config) error {
 	if err := m.setServicesLocked(c.Services); err != nil {
 		return err
 	}
-	for _, p := range c.Allow {
-		if err := m.addLocked(Allowlist, p, 0); err != nil {
+	if err := m.setProfileAllowLocked(c.Allow); err != nil {
+		return err
+	}
+	return m.bumpListsGen()
+}
+
+// setProfileAllowLocked makes the profile-owned allowlist entries exactly
+// want: entries a previous profile listed and this one does not are
+// removed (rampartctl's own entries stay), and a prefix both list is
+// owned by the profile, without expiry.
+func (m *Maps) setProfileAllowLocked(want []netip.Prefix) error {
+	keep := map[netip.Prefix]bool{}
+	for _, p := range want {
+		cp, err := canonical(p)
+		if err != nil {
+			return err
+		}
+		keep[cp] = true
+	}
+	entries, err := m.Entries(Allowlist)
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, e := range entries {
+		if e.FromProfile && !keep[e.Prefix] {
+			if err := m.trie(Allowlist, e.Prefix).Delete(lpmKey(e.Prefix)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("remove %s, no longer in the profile, from the allowlist: %w", e.Prefix, err)
+			}
+			removed = true
+		}
+	}
+	for p := range keep {
+		if err := m.addLocked(Allowlist, p, 0, filterPrefixFlagPREFIX_FROM_PROFILE); err != nil {
 			return err
 		}
 	}
-	return m.bumpListsGen()
+	if removed {
+		if err := m.bumpListsGen(); err != nil {
+			return err
+		}
+		return m.rebuildHintsLocked()
+	}
+	return nil
 }
 
 // compile turns rates into the GCRA intervals and depths the filter uses,
@@ -315,10 +358,13 @@ func (m *Maps) tries(l List) (v4, v6 *ebpf.Map) {
 }
 
 // ListEntry is one prefix of a list. A zero Expires never expires.
+// FromProfile entries belong to the profile's allow list: a reload that no
+// longer lists them removes them.
 type ListEntry struct {
-	Prefix  netip.Prefix
-	Added   time.Time
-	Expires time.Time
+	Prefix      netip.Prefix
+	Added       time.Time
+	Expires     time.Time
+	FromProfile bool
 }
 
 // canonical masks the prefix and turns IPv4-mapped IPv6 into IPv4, so
@@ -351,19 +397,19 @@ func (m *Maps) Add(l List, p netip.Prefix, ttl time.Duration) error {
 		return err
 	}
 	defer unlock()
-	if err := m.addLocked(l, p, ttl); err != nil {
+	if err := m.addLocked(l, p, ttl, 0); err != nil {
 		return err
 	}
 	return m.bumpListsGen()
 }
 
-func (m *Maps) addLocked(l List, p netip.Prefix, ttl time.Duration) error {
+func (m *Maps) addLocked(l List, p netip.Prefix, ttl time.Duration, flags filterPrefixFlag) error {
 	p, err := canonical(p)
 	if err != nil {
 		return err
 	}
 	now := monotonicNow()
-	e := filterPrefixEntry{AddedJ: m.clk.jiffiesAt(now)}
+	e := filterPrefixEntry{AddedJ: m.clk.jiffiesAt(now), Flags: uint32(flags)}
 	if ttl > 0 {
 		// Rounded up: an entry never expires before its TTL.
 		e.ExpiresJ = m.clk.jiffiesAt(now+uint64(ttl)) + 1
@@ -378,11 +424,7 @@ func (m *Maps) addLocked(l List, p netip.Prefix, ttl time.Duration) error {
 	if hintErr != nil {
 		return fmt.Errorf("set source hint: %w", hintErr)
 	}
-	v4, v6 := m.tries(l)
-	trie := v6
-	if p.Addr().Is4() {
-		trie = v4
-	}
+	trie := m.trie(l, p)
 	if err := trie.Put(lpmKey(p), e); err != nil {
 		if errors.Is(err, unix.E2BIG) || errors.Is(err, unix.ENOSPC) {
 			return fmt.Errorf("add %s to %s: list is full (%d entries): raise capacity in the profile", p, l, trie.MaxEntries())
@@ -390,6 +432,15 @@ func (m *Maps) addLocked(l List, p netip.Prefix, ttl time.Duration) error {
 		return fmt.Errorf("add %s to %s: %w", p, l, err)
 	}
 	return nil
+}
+
+// trie is the LPM trie of list l for p's family.
+func (m *Maps) trie(l List, p netip.Prefix) *ebpf.Map {
+	v4, v6 := m.tries(l)
+	if p.Addr().Is4() {
+		return v4
+	}
+	return v6
 }
 
 func (m *Maps) orHint(slot, flag uint32) error {
@@ -414,12 +465,7 @@ func (m *Maps) Delete(l List, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	v4, v6 := m.tries(l)
-	trie := v6
-	if p.Addr().Is4() {
-		trie = v4
-	}
-	if err := trie.Delete(lpmKey(p)); err != nil {
+	if err := m.trie(l, p).Delete(lpmKey(p)); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("delete %s from %s: %w", p, l, ErrNotListed)
 		}
@@ -440,7 +486,7 @@ func (m *Maps) Entries(l List) ([]ListEntry, error) {
 	it := v4.Iterate()
 	for it.Next(&k4, &e) {
 		out = append(out, ListEntry{Prefix: netip.PrefixFrom(netip.AddrFrom4(k4.Addr), int(k4.Prefixlen)),
-			Added: m.wallTime(e.AddedJ), Expires: m.wallTime(e.ExpiresJ)})
+			Added: m.wallTime(e.AddedJ), Expires: m.wallTime(e.ExpiresJ), FromProfile: e.Flags&uint32(filterPrefixFlagPREFIX_FROM_PROFILE) != 0})
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", l, err)
@@ -449,7 +495,7 @@ func (m *Maps) Entries(l List) ([]ListEntry, error) {
 	it = v6.Iterate()
 	for it.Next(&k6, &e) {
 		out = append(out, ListEntry{Prefix: netip.PrefixFrom(netip.AddrFrom16(k6.Addr), int(k6.Prefixlen)),
-			Added: m.wallTime(e.AddedJ), Expires: m.wallTime(e.ExpiresJ)})
+			Added: m.wallTime(e.AddedJ), Expires: m.wallTime(e.ExpiresJ), FromProfile: e.Flags&uint32(filterPrefixFlagPREFIX_FROM_PROFILE) != 0})
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", l, err)
@@ -492,10 +538,11 @@ func (m *Maps) Sweep() (int, error) {
 			}
 		}
 	}
-	if removed > 0 {
-		if err := m.bumpListsGen(); err != nil {
-			return removed, err
-		}
+	if removed == 0 {
+		return 0, nil
+	}
+	if err := m.bumpListsGen(); err != nil {
+		return removed, err
 	}
 	return removed, m.rebuildHintsLocked()
 }
@@ -636,7 +683,9 @@ func (m *Maps) rebuildServedLocked() error {
 		case unix.IPPROTO_UDP:
 			want[ak] |= filterServedFlagSERVED_UDP
 		default:
-			want[ak] |= 0
+			if _, ok := want[ak]; !ok {
+				want[ak] = 0
+			}
 		}
 	}
 	var ak filterAddrKey
@@ -780,6 +829,9 @@ func (m *Maps) ResetRateState() error {
 	}
 	for _, k := range keys {
 		_ = m.rate.Delete(k)
+	}
+	if m.sourceCache == nil {
+		return nil // opened from pins: the loader's caches are its own
 	}
 	n := m.sourceCache.MaxEntries()
 	idx := make([]uint32, n)

@@ -335,9 +335,14 @@ func (m *Model) isServed(p *modelPacket) bool {
 		return true
 	}
 	if p.fragment && !p.hasPorts {
-		// A later fragment has no ports: the address alone must be served.
-		_, ok := m.served[p.dst]
-		return ok
+		// A later fragment has no ports: the address must serve its protocol.
+		switch p.proto {
+		case 6:
+			return m.served[p.dst]&modelServedTCP != 0
+		case 17:
+			return m.served[p.dst]&modelServedUDP != 0
+		}
+		return false
 	}
 	var port uint16
 	if p.hasPorts {
@@ -483,6 +488,10 @@ func modelParseIPv6(p *modelPacket, l3 []byte) Reason {
 	plen := int(be.Uint16(l3[4:]))
 	if 40+plen > len(l3) {
 		return ReasonIPv6BadLength
+	}
+	// IPv4-mapped addresses never appear on the wire (RFC 4291 2.5.5.2).
+	if netip.AddrFrom16([16]byte(l3[8:24])).Is4In6() || netip.AddrFrom16([16]byte(l3[24:40])).Is4In6() {
+		return ReasonIPv6Mapped
 	}
 	p.ipv6 = true
 	p.src = [16]byte(l3[8:24])

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func pinTestDir(t *testing.T) string {
 		if err := os.RemoveAll(dir); err != nil {
 			t.Errorf("remove %s: %v", dir, err)
 		}
+		os.Remove(ownerLockPath(dir)) // no filter holds it once the test ends
 	})
 	return dir
 }
@@ -247,13 +249,18 @@ func TestPinnedMapResize(t *testing.T) {
 	run(t, f, tcp("11.99.0.1", served4, 80, "S"), ReasonBlocklist)
 	f.Close()
 
-	// Shrinking keeps what fits and never fails the start.
+	// Shrinking below what a list holds would silently unblock prefixes:
+	// the start is refused, and the pinned list is left whole.
 	shrunk := small
 	shrunk.BlockPrefixes = 16
+	if _, err := Load(LoadOptions{PinDir: dir, Capacity: shrunk}); err == nil || !strings.Contains(err.Error(), "holds 140") {
+		t.Fatalf("shrinking block_v4 below its 140 entries: error %v, want a refusal naming the count", err)
+	}
+	// Shrinking to what still fits works.
+	shrunk.BlockPrefixes = 160
 	f = loadPinned(t, dir, shrunk)
 	defer f.Close()
-	n := len(prefixes(t, f.Maps(), Blocklist))
-	if n != 16+1 { // 16 IPv4, the one IPv6
-		t.Errorf("after shrinking to 16: %d entries, want 17", n)
+	if n := len(prefixes(t, f.Maps(), Blocklist)); n != 141 {
+		t.Errorf("after shrinking to 160: %d entries, want 141", n)
 	}
 }

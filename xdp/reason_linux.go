@@ -36,6 +36,8 @@ const (
 	ReasonRatePackets      = Reason(filterReasonREASON_DROP_RATE_PACKETS)
 	ReasonRateBytes        = Reason(filterReasonREASON_DROP_RATE_BYTES)
 	ReasonRateSYN          = Reason(filterReasonREASON_DROP_RATE_SYN)
+	ReasonIPv6Mapped       = Reason(filterReasonREASON_DROP_IPV6MAPPED)
+	ReasonInternal         = Reason(filterReasonREASON_DROP_INTERNAL)
 	firstDrop              = Reason(filterReasonREASON_FIRST_DROP)
 	reasonCount            = int(filterReasonREASON_MAX)
 )
@@ -69,6 +71,8 @@ var reasonNames = [...]string{
 	ReasonRatePackets:      "rate_packets",
 	ReasonRateBytes:        "rate_bytes",
 	ReasonRateSYN:          "rate_syn",
+	ReasonIPv6Mapped:       "ipv6_mapped",
+	ReasonInternal:         "internal",
 }
 
 // Reasons lists every reason in counter order.

@@ -10,7 +10,7 @@ import (
 // Run passes one frame through the filter with BPF_PROG_TEST_RUN and
 // returns the reason it reached. The reason is read from the counters, so
 // Run is only exact on a filter whose counters nothing else bumps: one
-// loaded without PinDir, or with PrivateCounters.
+// loaded without PinDir, or with Observe.
 func (f *Filter) Run(frame []byte) (Reason, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

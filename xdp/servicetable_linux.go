@@ -101,7 +101,9 @@ func (m *Maps) rebuildServiceTableLocked() error {
 	if _, err := m.serviceTable.BatchUpdate(idx, table, nil); err != nil {
 		return fmt.Errorf("write service table: %w", err)
 	}
-	// One settings write switches the half and the spill flag together.
+	// One settings write switches the half and the spill flag, but the
+	// filter reads the fields apart: a packet caught between them may see
+	// the new half without the new spill flag and count as not_served.
 	return m.updateSettings(func(s *filterSettings) {
 		s.ServiceBits = bitsN
 		s.ServiceHalf = next

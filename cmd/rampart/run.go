@@ -98,7 +98,16 @@ func runEdge(ctx context.Context, log *slog.Logger, profile, iface, admin, pinDi
 				err = errors.New("capacity changes need a restart (maps are sized at load)")
 			}
 			if err == nil {
-				err = f.Configure(next.XDP)
+				if err = f.Configure(next.XDP); err != nil {
+					// Configure may have applied part of the new profile
+					// before failing (a list full, say): put the old back.
+					if rerr := f.Configure(spec.XDP); rerr != nil {
+						reloadOK.Set(0)
+						log.Error("profile reload failed part way and the previous profile could not be restored: the filter runs a mix of both",
+							"err", err, "restore_err", rerr)
+						continue
+					}
+				}
 			}
 			if err != nil {
 				reloadOK.Set(0)

@@ -35,6 +35,8 @@ enum reason {
 	REASON_DROP_RATE_PACKETS,
 	REASON_DROP_RATE_BYTES,
 	REASON_DROP_RATE_SYN,
+	REASON_DROP_IPV6_MAPPED,  /* IPv4-mapped address in an IPv6 header */
+	REASON_DROP_INTERNAL,     /* the filter's own state is inconsistent */
 	REASON_MAX,
 };
 
@@ -60,6 +62,11 @@ enum served_flag {
 	SERVED_ATTACK   = 1 << 2, /* service_slot only: address in attack mode */
 	SERVED_OVERFLOW = 1 << 3, /* service_slot only: more ports than fit inline */
 	SERVED_USED     = 1 << 4, /* service_slot only: slot holds an address */
+};
+
+/* prefix_entry.flags */
+enum prefix_flag {
+	PREFIX_FROM_PROFILE = 1 << 0,
 };
 
 /* List verdicts cached in a source_slot. */

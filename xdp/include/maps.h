@@ -57,6 +57,8 @@ struct lpm_v6_key {
 struct prefix_entry {
 	__u64 expires_j;
 	__u64 added_j;
+	__u32 flags; /* PREFIX_FROM_PROFILE: owned by the profile, not by rampartctl */
+	__u32 _pad;
 };
 
 /* Addresses in hash keys are 16 bytes, IPv4 as ::ffff:a.b.c.d. */
@@ -96,8 +98,9 @@ struct attack_entry {
 };
 
 /* Per-source state; IPv6 sources are keyed by their /64. Charged in
- * batches from the per-CPU source cache, without locks: under contention a
- * source may briefly pass a few packets over its limit, never a factor. */
+ * batches from the per-CPU source cache, without locks: a source spread
+ * over C CPUs may pass up to C batches over its limit before every CPU
+ * has seen its bucket run dry. */
 struct rate_state {
 	__u64 packet_tat_t;
 	__u64 byte_tat_t;
@@ -127,8 +130,7 @@ struct source_slot {
 	__u8 list_verdict;
 	__u8 drop_reason;
 	__u8 used;
-	__u8 charged;           /* this residency has reached rate_limits */
-	__u8 _pad[2];
+	__u8 _pad[3];
 };
 
 struct sample {
@@ -258,6 +260,7 @@ struct btf_anchor {
 	enum hint_flag hint_flag;
 	enum served_flag served_flag;
 	enum list_verdict list_verdict;
+	enum prefix_flag prefix_flag;
 	struct sample sample;
 };
 const struct btf_anchor *btf_anchor __attribute__((unused));

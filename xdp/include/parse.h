@@ -46,7 +46,6 @@ struct ipv6_frag {
 struct packet {
 	struct addr_key src;
 	struct addr_key dst;
-	__u32 len;
 	__u16 sport; /* network order */
 	__u16 dport; /* network order */
 	__u8 ipv6;
@@ -72,6 +71,12 @@ static __always_inline void copy_v6(struct addr_key *k, const struct in6_addr *a
 	w[1] = a->in6_u.u6_addr32[1];
 	w[2] = a->in6_u.u6_addr32[2];
 	w[3] = a->in6_u.u6_addr32[3];
+}
+
+static __always_inline int is_mapped(const struct in6_addr *a)
+{
+	return a->in6_u.u6_addr32[0] == 0 && a->in6_u.u6_addr32[1] == 0 &&
+	       a->in6_u.u6_addr32[2] == bpf_htonl(0x0000ffff);
 }
 
 /* Parses TCP or UDP at l4, bounded by both the frame and the IP payload.
@@ -149,6 +154,11 @@ static __always_inline int parse_ipv6(struct packet *p, void *l3, void *data_end
 	if (end > data_end)
 		return REASON_DROP_IPV6_BAD_LENGTH;
 
+	/* ::ffff:a.b.c.d never appears on the wire (RFC 4291 2.5.5.2); here it
+	 * would share keys with IPv4 a.b.c.d and inherit its list verdicts,
+	 * buckets and services. */
+	if (is_mapped(&ip6->saddr) || is_mapped(&ip6->daddr))
+		return REASON_DROP_IPV6_MAPPED;
 	p->ipv6 = 1;
 	copy_v6(&p->src, &ip6->saddr);
 	copy_v6(&p->dst, &ip6->daddr);
