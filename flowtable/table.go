@@ -370,9 +370,23 @@ func (t *Table[K, V]) insert(k *K, h hashed, fn func(v *V, existed bool)) bool {
 	if _, _, ok := t.find(k, h); ok {
 		return false
 	}
-	s, m := t.claimFree(h.b1, h.home)
+	// The first bucket keeps lookups short (its home slot is probed first);
+	// once it runs ahead of the second, balance, or buckets would fill and
+	// evict long before the table does.
+	first, second := h.b1, h.b2
+	if t.occupied(h.b1) > t.occupied(h.b2)+2 {
+		first, second = h.b2, h.b1
+	}
+	s, m := t.claimFree(first, h.home)
 	if s < 0 {
-		s, m = t.claimFree(h.b2, h.home)
+		s, m = t.claimFree(second, h.home)
+	}
+	held := [2]uint64{lo, hi}
+	if s < 0 {
+		s, m = t.relocate(h.b1, held)
+	}
+	if s < 0 {
+		s, m = t.relocate(h.b2, held)
 	}
 	if s < 0 {
 		s, m = t.evict(h.b1)
@@ -383,6 +397,69 @@ func (t *Table[K, V]) insert(k *K, h hashed, fn func(v *V, existed bool)) bool {
 	t.meta[s].Store((m+seqInc)&^(tagMask|metaBusy|metaRef) | metaUsed | h.tag)
 	t.count(s, 1)
 	return true
+}
+
+// occupied counts the slots of bucket b in use or being written.
+func (t *Table[K, V]) occupied(b uint64) int {
+	n := 0
+	for s := int(b) * bucketSlots; s < int(b+1)*bucketSlots; s++ {
+		if t.meta[s].Load()&(metaUsed|metaBusy) != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// relocate frees a slot of bucket b (held by the caller) by moving one of
+// its entries to that entry's other bucket, and returns the freed slot,
+// busy. Only entries sitting in their first bucket move, to their second:
+// readers look in the first bucket and then the second, and the copy is
+// published before the original goes, so a reader finds one or the other
+// (moving the other way, a reader could pass both). An entry's second
+// bucket not already held is only tried, never waited for, so that two
+// inserters cannot deadlock on each other's buckets.
+func (t *Table[K, V]) relocate(b uint64, held [2]uint64) (int, uint32) {
+	base := int(b) * bucketSlots
+	for i := range bucketSlots {
+		s := base + i
+		m := t.meta[s].Load()
+		if m&metaUsed == 0 || m&metaBusy != 0 || !t.meta[s].CompareAndSwap(m, m|metaBusy) {
+			continue
+		}
+		key := t.recs[s].key
+		h := t.hash(&key)
+		dest := h.b2
+		if h.b1 != b {
+			t.meta[s].Store(m)
+			continue
+		}
+		ours := dest == held[0] || dest == held[1]
+		if !ours && !t.tryLockBucket(dest) {
+			t.meta[s].Store(m)
+			continue
+		}
+		d, dm := t.claimFree(dest, h.home)
+		if d >= 0 {
+			t.recs[d] = t.recs[s]
+			t.meta[d].Store((dm+seqInc)&^(tagMask|metaBusy|metaRef) | metaUsed | h.tag | m&metaRef)
+			t.count(d, 1)
+			t.count(s, -1)
+		}
+		if !ours {
+			t.unlockBucket(dest)
+		}
+		if d < 0 {
+			t.meta[s].Store(m)
+			continue
+		}
+		return s, (m | metaBusy) &^ metaUsed
+	}
+	return -1, 0
+}
+
+func (t *Table[K, V]) tryLockBucket(b uint64) bool {
+	w := t.locks[b].Load()
+	return w&bucketLocked == 0 && t.locks[b].CompareAndSwap(w, w|bucketLocked)
 }
 
 // claimFree takes a free slot of bucket b (held by the caller). Deletes
