@@ -1,7 +1,7 @@
 // Package bench measures Rampart against baselines run in the same process
 // on the same machine, following shared/BENCH.md: interleaved rounds
 // (A B C A B C ...), medians, ratios taken per round, pinned CPUs, and the
-// machine described beside every figure. Each benchmark (today: XDP) is a
+// machine described beside every figure. Each benchmark (XDP, flowtable) is a
 // function returning a result that prints as a table or as one JSON object
 // with stable field names; `rampart bench NAME` is its command line.
 //

@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rampart-edge/rampart/flowtable"
+)
+
+// TestRunFlowtable runs the whole harness at tiny sizes and checks the
+// JSON that scripts read.
+func TestRunFlowtable(t *testing.T) {
+	opts := FlowtableOptions{Rounds: 2, Ops: 3000, Keys: 1000, Memory: true, MemFlows: 4000, Seed: 7}
+	res, err := RunFlowtable(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(buf.String(), "\n") != 1 || !strings.HasSuffix(buf.String(), "}\n") {
+		t.Fatalf("not one line of JSON: %q", buf.String())
+	}
+	var got struct {
+		Name              string             `json:"name"`
+		OpsPerS           map[string]float64 `json:"ops_per_s"`
+		RatioVsSyncMap    *float64           `json:"ratio_vs_sync_map"`
+		RatioVsRWMutexMap *float64           `json:"ratio_vs_rwmutex_map"`
+		BytesPerFlow      *float64           `json:"bytes_per_flow"`
+		AllocsPerOp       *float64           `json:"allocs_per_op"`
+		Workloads         map[string]map[string]struct {
+			Goroutines     int                  `json:"goroutines"`
+			OpsPerS        map[string]float64   `json:"ops_per_s"`
+			RatioVsSyncMap float64              `json:"ratio_vs_sync_map"`
+			AllocsPerOp    map[string]float64   `json:"allocs_per_op"`
+			Samples        map[string][]float64 `json:"samples_ops_per_s"`
+		} `json:"workloads"`
+		Memory *struct {
+			Flows   int               `json:"flows"`
+			Rampart FlowMemoryFigures `json:"rampart"`
+			GoMap   FlowMemoryFigures `json:"go_map"`
+			SyncMap FlowMemoryFigures `json:"sync_map"`
+		} `json:"memory"`
+		WorkerCPUs map[string][]int `json:"worker_cpus"`
+		Machine    *Machine         `json:"machine"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "flowtable" {
+		t.Errorf("name %q, want flowtable", got.Name)
+	}
+	for _, s := range flowStoreNames {
+		if got.OpsPerS[s] <= 0 {
+			t.Errorf("ops_per_s[%q] = %v, want > 0", s, got.OpsPerS[s])
+		}
+	}
+	if got.RatioVsSyncMap == nil || *got.RatioVsSyncMap <= 0 || got.RatioVsRWMutexMap == nil || *got.RatioVsRWMutexMap <= 0 {
+		t.Errorf("ratios missing or not positive: %s", buf.String())
+	}
+	if got.AllocsPerOp == nil || *got.AllocsPerOp != 0 {
+		t.Errorf("allocs_per_op missing or not 0 for the table: %s", buf.String())
+	}
+	if got.BytesPerFlow == nil || *got.BytesPerFlow <= 0 {
+		t.Errorf("bytes_per_flow missing or not positive")
+	}
+	for _, wl := range []string{workloadMixed, workloadReadOnly} {
+		for _, g := range flowGoroutines {
+			run, ok := got.Workloads[wl][gName(g)]
+			if !ok {
+				t.Errorf("no workloads.%s.%s", wl, gName(g))
+				continue
+			}
+			if run.Goroutines != g || run.RatioVsSyncMap <= 0 || len(run.AllocsPerOp) != len(flowStoreNames) {
+				t.Errorf("workloads.%s.%s incomplete: %+v", wl, gName(g), run)
+			}
+			for _, s := range flowStoreNames {
+				if run.OpsPerS[s] <= 0 || len(run.Samples[s]) != opts.Rounds {
+					t.Errorf("workloads.%s.%s: %s has %v ops/s from %d samples", wl, gName(g), s, run.OpsPerS[s], len(run.Samples[s]))
+				}
+			}
+		}
+		if got.Workloads[wl][gName(headlineGoroutines)].OpsPerS[storeRampart] != got.OpsPerS[storeRampart] && wl == workloadMixed {
+			t.Errorf("top-level ops_per_s is not the mixed workload with %d goroutines", headlineGoroutines)
+		}
+	}
+	if m := got.Memory; m == nil || m.Flows != opts.MemFlows || m.Rampart.TotalBytes <= 0 || m.GoMap.BytesPerFlow <= 0 ||
+		m.SyncMap.BytesPerFlow <= 0 || m.GoMap.Entries != opts.MemFlows || m.SyncMap.Entries != opts.MemFlows {
+		t.Errorf("memory figures incomplete: %+v", got.Memory)
+	}
+	if len(got.WorkerCPUs[gName(4)]) != 4 {
+		t.Errorf("worker_cpus.g4 = %v, want 4 CPUs", got.WorkerCPUs[gName(4)])
+	}
+	if got.Machine == nil || got.Machine.Cores < 1 || got.Machine.Go == "" {
+		t.Errorf("machine incomplete: %+v", got.Machine)
+	}
+	if err := res.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunFlowtableRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		opts FlowtableOptions
+	}{
+		{name: "no-rounds", opts: FlowtableOptions{Ops: 10, Keys: 100}},
+		{name: "no-ops", opts: FlowtableOptions{Rounds: 1, Keys: 100}},
+		{name: "few-keys", opts: FlowtableOptions{Rounds: 1, Ops: 10, Keys: 8}},
+		{name: "few-memory-flows", opts: FlowtableOptions{Rounds: 1, Ops: 10, Keys: 100, Memory: true, MemFlows: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := RunFlowtable(t.Context(), tc.opts); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := RunFlowtable(ctx, FlowtableOptions{Rounds: 1, Ops: 10, Keys: 100}); err == nil {
+		t.Error("no error from a cancelled run")
+	}
+}
+
+func TestFlowKeys(t *testing.T) {
+	const n = 200_000
+	seen := make(map[flowtable.FlowKey]bool, n)
+	v4 := 0
+	for i := range n {
+		k := flowKey(1, i)
+		if seen[k] {
+			t.Fatalf("key %d repeats an earlier one: %s -> %s", i, k.Source(), k.Destination())
+		}
+		seen[k] = true
+		src, dst := k.Source(), k.Destination()
+		if src.Addr().Is4() != dst.Addr().Is4() {
+			t.Fatalf("key %d mixes families: %s -> %s", i, src, dst)
+		}
+		if src.Addr().Is4() {
+			v4++
+		} else if !strings.HasPrefix(src.Addr().String(), "2") && !strings.HasPrefix(src.Addr().String(), "3") {
+			t.Fatalf("key %d: IPv6 source %s outside 2000::/3", i, src.Addr())
+		}
+		if src.Port() < 32768 || src.Port() > 60999 {
+			t.Fatalf("key %d: source port %d not ephemeral", i, src.Port())
+		}
+	}
+	if share := float64(v4) / n; share < 0.58 || share > 0.62 {
+		t.Errorf("IPv4 share %.3f, want about 0.6", share)
+	}
+	if flowKey(1, 5) != flowKey(1, 5) || flowKey(1, 5) == flowKey(2, 5) {
+		t.Error("keys are not a function of seed and index")
+	}
+}
+
+// TestFlowSim applies the streams to a reference map and checks that every
+// Get, update and delete finds its key, every insert is new, the size stays
+// near the start, and the simulation ends where the map does.
+func TestFlowSim(t *testing.T) {
+	const keys = 4000
+	sim := newFlowSim(3, keys)
+	ref := map[flowtable.FlowKey]bool{}
+	for _, k := range sim.liveKeys() {
+		ref[k] = true
+	}
+	counts := map[flowOpKind]int{}
+	var buf []flowOp
+	for _, g := range []int{1, 2, 4, 3} {
+		var streams [][]flowOp
+		streams, buf = sim.streams(g, 40_000, true, buf)
+		if len(streams) != g {
+			t.Fatalf("%d streams, want %d", len(streams), g)
+		}
+		total := 0
+		for _, s := range streams {
+			total += len(s)
+			for _, o := range s {
+				counts[o.kind]++
+				switch o.kind {
+				case opInsert:
+					if ref[o.key] {
+						t.Fatal("insert of a present key")
+					}
+					ref[o.key] = true
+				case opDelete:
+					if !ref[o.key] {
+						t.Fatal("delete of an absent key")
+					}
+					delete(ref, o.key)
+				default:
+					if !ref[o.key] {
+						t.Fatalf("op %d on an absent key", o.kind)
+					}
+				}
+			}
+		}
+		if total != 40_000 {
+			t.Errorf("%d operations, want 40000", total)
+		}
+		if len(ref) != len(sim.live) {
+			t.Fatalf("reference holds %d keys, simulation %d", len(ref), len(sim.live))
+		}
+		for _, k := range sim.liveKeys() {
+			if !ref[k] {
+				t.Fatal("simulation's live key absent from the reference")
+			}
+		}
+	}
+	if d := len(sim.live) - keys; d < -keys/10 || d > keys/10 {
+		t.Errorf("size drifted by %d from %d", d, keys)
+	}
+	all := float64(counts[opGet] + counts[opUpdate] + counts[opInsert] + counts[opDelete])
+	for kind, want := range map[flowOpKind]float64{opGet: 0.45, opUpdate: 0.45, opInsert: 0.05, opDelete: 0.05} {
+		if got := float64(counts[kind]) / all; got < want-0.01 || got > want+0.01 {
+			t.Errorf("op %d share %.3f, want %.2f", kind, got, want)
+		}
+	}
+	streams, _ := sim.streams(2, 1000, false, nil)
+	for _, s := range streams {
+		for _, o := range s {
+			if o.kind != opGet {
+				t.Fatal("read-only stream holds a write")
+			}
+		}
+	}
+	// Same seed, same streams.
+	a, b := newFlowSim(9, 100), newFlowSim(9, 100)
+	sa, _ := a.streams(2, 500, true, nil)
+	sb, _ := b.streams(2, 500, true, nil)
+	for w := range sa {
+		if !slices.Equal(sa[w], sb[w]) {
+			t.Fatal("two simulations with one seed wrote different streams")
+		}
+	}
+}
+
+func TestParseVmRSS(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  string
+		want    int64
+		wantErr bool
+	}{
+		{name: "status", status: "Name:\tx\nVmPeak:\t  9 kB\nVmRSS:\t    1234 kB\nRssAnon:\t 1 kB\n", want: 1234 << 10},
+		{name: "zero", status: "VmRSS:\t0 kB\n", want: 0},
+		{name: "missing", status: "Name:\tx\n", wantErr: true},
+		{name: "not-kb", status: "VmRSS:\t12 MB\n", wantErr: true},
+		{name: "not-a-number", status: "VmRSS:\tx kB\n", wantErr: true},
+		{name: "negative", status: "VmRSS:\t-4 kB\n", wantErr: true},
+		{name: "overflow", status: "VmRSS:\t9223372036854775807 kB\n", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseVmRSS(strings.NewReader(tc.status))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("got %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzVmRSS: an error or a whole number of KiB, never negative, never a
+// value with an error.
+func FuzzVmRSS(f *testing.F) {
+	f.Add("VmRSS:\t    1234 kB\n")
+	f.Add("Name:\tx\nVmRSS:\t0 kB\n")
+	f.Add("VmRSS:\t9007199254740991 kB\n")
+	f.Add("VmRSS: kB")
+	f.Fuzz(func(t *testing.T, status string) {
+		v, err := parseVmRSS(strings.NewReader(status))
+		if err != nil && v != 0 {
+			t.Errorf("%d with error %v", v, err)
+		}
+		if v < 0 || v%1024 != 0 {
+			t.Errorf("%d bytes: negative or not whole KiB", v)
+		}
+	})
+}
+
+// TestFlowtableMemory measures bytes per flow at 10 M flows, the issue's
+// size. It needs about 3 GB for a minute, so it runs only with
+// RAMPART_BENCH_MEM=1; `rampart bench flowtable` measures the same.
+func TestFlowtableMemory(t *testing.T) {
+	if os.Getenv("RAMPART_BENCH_MEM") != "1" {
+		t.Skip("set RAMPART_BENCH_MEM=1 to fill 10 M flows (about 3 GB of memory)")
+	}
+	const flows = 10_000_000
+	mem, err := measureFlowMemory(t.Context(), 1, flows, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rampart: %.1f B/flow mapped (%d bytes), %.1f B/flow RSS, %d entries, %d evicted",
+		mem.Rampart.BytesPerFlow, mem.Rampart.TotalBytes, mem.Rampart.RSSBytesPerFlow, mem.Rampart.Entries, mem.Rampart.Evictions)
+	t.Logf("map[FlowKey]Flow: %.1f B/flow heap, %.1f B/flow RSS", mem.GoMap.BytesPerFlow, mem.GoMap.RSSBytesPerFlow)
+	t.Logf("sync.Map: %.1f B/flow heap, %.1f B/flow RSS", mem.SyncMap.BytesPerFlow, mem.SyncMap.RSSBytesPerFlow)
+	if mem.Rampart.TotalBytes > 1<<30 {
+		t.Errorf("the table maps %d bytes for %d flows, want at most 1 GiB", mem.Rampart.TotalBytes, flows)
+	}
+}
