@@ -20,9 +20,11 @@
 // Upsert runs while the slot is held and must not block or call back into
 // the table.
 //
-// When both buckets of a new key are full, a CLOCK hand in the bucket
-// evicts an entry not referenced since it last passed (new entries start
-// unreferenced, so one-packet scans go first); evictions are counted.
+// When both buckets of a new key are full, an entry is moved to its other
+// bucket if that has room; failing that, a CLOCK hand in the bucket evicts
+// an entry not updated since it last passed (new entries start
+// unreferenced, so one-packet scans go first; reads do not count, so that
+// readers never write); evictions are counted.
 // Range and TopN see a weakly consistent snapshot: each entry is read
 // consistently, the table as a whole is not frozen.
 package flowtable

@@ -17,7 +17,7 @@ const bucketSlots = 8
 const (
 	metaBusy  = 1 << 0 // a writer owns the slot
 	metaUsed  = 1 << 1 // the slot holds a published entry
-	metaRef   = 1 << 2 // read or written since the CLOCK hand last passed
+	metaRef   = 1 << 2 // updated since the CLOCK hand last passed
 	tagShift  = 8      // bits 8..15: hash tag
 	tagMask   = 0xff << tagShift
 	seqShift  = 16 // bits 16..31: version, bumped by every write
@@ -288,9 +288,11 @@ func (t *Table[K, V]) Get(k K) (V, bool) {
 		if (t.meta[s].Load()^m)&stableBit != 0 {
 			continue // written while copied: look again
 		}
-		if m&metaRef == 0 {
-			t.meta[s].CompareAndSwap(m, m|metaRef) // best effort: only CLOCK's hint
-		}
+		// Get does not mark the entry referenced: a reader that wrote the
+		// meta word would pull its cache line away from every other core
+		// reading the same bucket. Entries stay referenced through their
+		// updates (every packet of a flow is one), and tools that read
+		// should not keep an idle flow from eviction anyway.
 		return v, true
 	}
 }
@@ -511,6 +513,7 @@ func (t *Table[K, V]) evict(b uint64) (int, uint32) {
 // may be seen before or after the change, and one inserted or deleted
 // may or may not be seen.
 func (t *Table[K, V]) Range(fn func(k *K, v *V) bool) {
+	var rec record[K, V] // escapes through fn: one allocation per walk, not per entry
 	for s := range t.meta {
 		for spins := 0; ; spins++ {
 			m1 := t.meta[s].Load()
@@ -521,7 +524,7 @@ func (t *Table[K, V]) Range(fn func(k *K, v *V) bool) {
 				backoff(spins)
 				continue
 			}
-			rec := loadRecord(&t.recs[s])
+			rec = loadRecord(&t.recs[s])
 			if m2 := t.meta[s].Load(); (m1^m2)&stableBit != 0 {
 				continue
 			}

@@ -118,8 +118,9 @@ func TestClockPrefersUnreferenced(t *testing.T) {
 	for range 20 {
 		for i := tb.Capacity(); i < tb.Capacity()+4; i++ {
 			if _, ok := tb.Get(hot); !ok {
-				t.Fatal("a key read before every insert was evicted")
+				t.Fatal("a key updated before every insert was evicted")
 			}
+			tb.Upsert(hot, func(v *testVal, _ bool) { v.B++ })
 			set(tb, key(i+1000*int(tb.Evictions())), 1)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rampart-edge/rampart/flowtable"
 	"github.com/rampart-edge/rampart/internal/check"
 	"github.com/rampart-edge/rampart/xdp"
 )
@@ -27,8 +28,9 @@ var embedded embed.FS
 
 // Spec is a whole profile.
 type Spec struct {
-	Name string     `yaml:"name"`
-	XDP  xdp.Config `yaml:"xdp"`
+	Name      string           `yaml:"name"`
+	XDP       xdp.Config       `yaml:"xdp"`
+	FlowTable flowtable.Config `yaml:"flowtable"`
 }
 
 // Validate returns every problem of the spec, each with its field path.
@@ -38,6 +40,7 @@ func (s *Spec) Validate() error {
 		p.Addf("name", "must be 1-63 lowercase letters, digits or dashes, got %q", s.Name)
 	}
 	p.Merge("xdp", s.XDP.Validate())
+	p.Merge("flowtable", s.FlowTable.Validate())
 	return p.Err()
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -92,6 +93,34 @@ func TestRunDaemon(t *testing.T) {
 	})
 	if m := metric(`rampart_xdp_packets_total{reason="pass",verdict="pass"}`); m == "" {
 		t.Errorf("no XDP counters in metrics")
+	}
+	if m := metric(`rampart_flowtable_capacity{table="flows"}`); m == "" {
+		t.Errorf("no flow table metrics")
+	}
+	// The tables are empty until the pipeline fills them: /flows answers
+	// with no lines, and a bad query with 400.
+	for _, tc := range []struct {
+		path       string
+		wantStatus int
+		wantBody   string
+	}{
+		{"/flows?top=5&by=bytes", http.StatusOK, ""},
+		{"/visitors", http.StatusOK, ""},
+		{"/flows?by=rate", http.StatusBadRequest, "bad query: "},
+	} {
+		resp, err := client.Get("http://admin" + tc.path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", tc.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(string(body), tc.wantBody) ||
+			(tc.wantBody == "" && len(body) != 0) {
+			t.Errorf("GET %s: %d %q, want %d %q", tc.path, resp.StatusCode, body, tc.wantStatus, tc.wantBody)
+		}
+		if tc.wantStatus == http.StatusOK && resp.Header.Get("Rampart-Table-Capacity") == "" {
+			t.Errorf("GET %s: no table headers: %v", tc.path, resp.Header)
+		}
 	}
 	if out, _ := edge.Exec(ctx, "ip", "link", "show", "eth0"); !strings.Contains(string(out), "xdp") {
 		t.Errorf("filter not attached to eth0:\n%s", out)

@@ -42,10 +42,11 @@ func newRootCmd(pinRoot string) *cobra.Command {
 	a := &app{pinRoot: pinRoot}
 	root := &cobra.Command{
 		Use:   "rampartctl",
-		Short: "Operate a Rampart edge: XDP stats, block and allow lists, attack mode, drop capture, replay",
+		Short: "Operate a Rampart edge: XDP stats, block and allow lists, attack mode, drop capture, replay, flows",
 		Long: `rampartctl works on the XDP filter's maps pinned under ` + pinRoot + `/IFACE,
 so it keeps working while the daemon is down. With one interface there,
---iface may be left out.`,
+--iface may be left out. flows and visitors read the daemon's tables
+through its admin listener instead (flows --bpf reads the maps).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -69,6 +70,8 @@ so it keeps working while the daemon is down. With one interface there,
 		a.newServicesCmd(),
 		a.newDropsCmd(),
 		a.newReplayCmd(),
+		a.newFlowsCmd(),
+		a.newVisitorsCmd(),
 	)
 	return root
 }
