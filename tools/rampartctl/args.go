@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/rampart-edge/rampart/internal/admin"
 )
 
 // parseAddr parses one IP address as an operator types it. IPv4-mapped
@@ -20,31 +22,8 @@ func parseAddr(s string) (netip.Addr, error) {
 }
 
 // parsePrefix parses a list argument: a prefix, or a bare address meaning
-// /32 or /128. Host bits must be clear: "10.1.2.3/8" is more likely a typo
-// for /24 or /32 than a wish to block all of 10.0.0.0/8, so it is refused
-// with the masked form as a hint rather than widened silently.
+// /32 or /128, with host bits clear (admin.ParsePrefix: the same rules as
+// the daemon's ?src= filter).
 func parsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "/") {
-		a, err := parseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("invalid prefix %q: want ADDR or ADDR/BITS", s)
-		}
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("invalid prefix %q: want ADDR or ADDR/BITS", s)
-	}
-	if p.Addr().Is4In6() {
-		if p.Bits() < 96 {
-			return netip.Prefix{}, fmt.Errorf("invalid prefix %q: mixes IPv4-mapped and other IPv6 addresses", s)
-		}
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-	}
-	if m := p.Masked(); m != p {
-		return netip.Prefix{}, fmt.Errorf("invalid prefix %q: host bits set; did you mean %s or %s?",
-			s, m, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
-	}
-	return p, nil
+	return admin.ParsePrefix(strings.TrimSpace(s))
 }
