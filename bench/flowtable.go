@@ -3,26 +3,22 @@ package bench
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
-	"net/netip"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 	"unsafe"
 
 	"github.com/rampart-edge/rampart/flowtable"
+	"github.com/rampart-edge/rampart/internal/flowbench"
 )
 
 // The flow table benchmark runs one workload against three stores in
@@ -154,12 +150,6 @@ type FlowMemoryFigures struct {
 	Evictions uint64 `json:"evictions,omitempty"`
 }
 
-// flowValue is the benchmark's value: 64 bytes, free of pointers.
-type flowValue struct {
-	Hits uint64
-	_    [7]uint64
-}
-
 // RunFlowtable measures the flow table against sync.Map and an
 // RWMutex-guarded map, then (with opts.Memory) the memory of each at
 // opts.MemFlows flows.
@@ -175,7 +165,7 @@ func RunFlowtable(ctx context.Context, opts FlowtableOptions) (*FlowtableResult,
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "bench/flowtable")
-	res := &FlowtableResult{Name: "flowtable", Keys: opts.Keys, Capacity: 2 * opts.Keys, ValueBytes: int(unsafe.Sizeof(flowValue{})),
+	res := &FlowtableResult{Name: "flowtable", Keys: opts.Keys, Capacity: 2 * opts.Keys, ValueBytes: int(unsafe.Sizeof(flowbench.Value{})),
 		Ops: opts.Ops, Rounds: opts.Rounds, WorkerCPUs: map[string][]int{}, Machine: ThisMachine()}
 	for _, g := range flowGoroutines {
 		res.WorkerCPUs[gName(g)] = flowWorkerCPUs(g)
@@ -201,27 +191,27 @@ func RunFlowtable(ctx context.Context, opts FlowtableOptions) (*FlowtableResult,
 func gName(g int) string { return fmt.Sprintf("g%d", g) }
 
 func (res *FlowtableResult) measureThroughput(ctx context.Context, opts FlowtableOptions, log *slog.Logger) error {
-	sim := newFlowSim(opts.Seed, opts.Keys)
+	sim := flowbench.NewSim(flowbench.Universe(opts.Seed, opts.Keys), opts.Keys, opts.Seed^flowStreamSalt)
 	log.Info("prefilling", "keys", opts.Keys, "stores", len(flowStoreNames))
-	stores := map[string]flowStore{}
+	stores := map[string]flowbench.Store{}
 	defer func() {
 		for _, st := range stores {
-			st.close()
+			st.Close()
 		}
 	}()
 	for _, name := range flowStoreNames {
-		st, err := newFlowStore(name, 2*opts.Keys, sim.liveKeys())
+		st, err := newFlowStore(name, 2*opts.Keys, sim.LiveKeys())
 		if err != nil {
 			return err
 		}
 		stores[name] = st
 	}
-	var buf []flowOp
+	var buf []flowbench.Op
 	// runAll runs one stream set on every store, in order, and checks
 	// that each ends with the expected size.
 	runAll := func(wl string, g int, record func(store string, t flowTiming)) error {
-		var streams [][]flowOp
-		streams, buf = sim.streams(g, opts.Ops, wl == workloadMixed, buf)
+		var streams [][]flowbench.Op
+		streams, buf = sim.Streams(g, opts.Ops, wl == workloadMixed, buf)
 		for _, name := range flowStoreNames {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -233,12 +223,12 @@ func (res *FlowtableResult) measureThroughput(ctx context.Context, opts Flowtabl
 			// Only evictions may lose keys: the table evicts (rarely,
 			// when both buckets of a new key are full) where the maps
 			// grow, and a lost key is then missed until reinserted.
-			ev := stores[name].evictions()
+			ev := stores[name].Evictions()
 			if t.misses > 0 && ev == 0 {
 				return fmt.Errorf("%s %s with %d goroutines: %d operations missed a key that was there", name, wl, g, t.misses)
 			}
-			if n, ok := stores[name].len(); ok && (n > len(sim.live) || uint64(n)+ev < uint64(len(sim.live))) {
-				return fmt.Errorf("%s %s with %d goroutines: %d entries after the run, want %d (%d evicted)", name, wl, g, n, len(sim.live), ev)
+			if n, ok := stores[name].Len(); ok && (n > sim.Live() || uint64(n)+ev < uint64(sim.Live())) {
+				return fmt.Errorf("%s %s with %d goroutines: %d entries after the run, want %d (%d evicted)", name, wl, g, n, sim.Live(), ev)
 			}
 			if name == storeRampart {
 				res.Misses += t.misses
@@ -312,345 +302,21 @@ func sum(xs []float64) float64 {
 	return s
 }
 
-// flowKey is key i of a reproducible universe of distinct flows: 60 % from
-// IPv4 clients (the address is a bijection of i, so IPv4 keys never
-// collide), 40 % from IPv6 clients in random /64s of 2000::/3 (the
-// interface id is a bijection of i); ephemeral source ports; one of 16
-// service addresses per family on 443 (TCP, or UDP for QUIC), 80 or 8443.
-func flowKey(seed uint64, i int) flowtable.FlowKey {
-	p := rand.NewPCG(seed, uint64(i))
-	a, b := p.Uint64(), p.Uint64()
-	srcPort := uint16(32768 + b%28232)
-	svc := byte(b>>16) & 15
-	var dstPort uint16
-	var proto uint8 = 6
-	switch c := (b >> 24) % 100; {
-	case c < 70:
-		dstPort = 443
-	case c < 80:
-		dstPort, proto = 443, 17
-	case c < 95:
-		dstPort = 80
-	default:
-		dstPort = 8443
-	}
-	var src, dst netip.Addr
-	if a%100 < 60 {
-		var s [4]byte
-		binary.BigEndian.PutUint32(s[:], mix32(uint32(i)^uint32(seed)))
-		src = netip.AddrFrom4(s)
-		dst = netip.AddrFrom4([4]byte{192, 0, 2, 1 + svc})
-	} else {
-		var s [16]byte
-		binary.BigEndian.PutUint32(s[0:], 0x2000_0000|uint32(a>>8)&0x1fff_ffff)
-		binary.BigEndian.PutUint32(s[4:], uint32(a>>37))
-		binary.BigEndian.PutUint64(s[8:], mix64(uint64(i)^seed))
-		src = netip.AddrFrom16(s)
-		dst = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1 + svc})
-	}
-	return flowtable.NewFlowKey(netip.AddrPortFrom(src, srcPort), netip.AddrPortFrom(dst, dstPort), proto)
-}
+// flowStreamSalt sets the streams' seed apart from the keys' seed: both
+// seed PCGs, and unsalted, worker w of the first stream set would draw the
+// numbers of key w.
+const flowStreamSalt = 0x9e3779b97f4a7c15
 
-// mix32 and mix64 are bijections (xor-shifts and odd multiplications)
-// that scatter consecutive indexes over the address space.
-func mix32(x uint32) uint32 {
-	x ^= x >> 16
-	x *= 0x7feb352d
-	x ^= x >> 15
-	x *= 0x846ca68b
-	x ^= x >> 16
-	return x
-}
-
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
-
-type flowOpKind uint8
-
-const (
-	opGet flowOpKind = iota
-	opUpdate
-	opInsert
-	opDelete
-)
-
-// flowOp carries its key inline: a stream is read sequentially, so the key
-// costs no cache miss of its own.
-type flowOp struct {
-	key  flowtable.FlowKey
-	kind flowOpKind
-}
-
-// flowSim knows which keys the stores hold, and writes operation streams
-// that keep it true.
-type flowSim struct {
-	keys  []flowtable.FlowKey
-	live  []uint32 // indexes into keys of the keys the stores hold
-	spare []uint32 // and of those they do not
-	seed  uint64
-	n     uint64 // stream sets written so far
-}
-
-// newFlowSim holds n live keys and n/4 spare ones: deletes return keys to
-// the spares and inserts take them back, so the spares need only outlast
-// the random walk of one run's inserts minus deletes.
-func newFlowSim(seed uint64, n int) *flowSim {
-	total := n + max(n/4, 64)
-	s := &flowSim{keys: make([]flowtable.FlowKey, total), live: make([]uint32, n), spare: make([]uint32, total-n), seed: seed}
-	for i := range s.keys {
-		s.keys[i] = flowKey(seed, i)
-	}
-	for i := range s.live {
-		s.live[i] = uint32(i)
-	}
-	for i := range s.spare {
-		s.spare[i] = uint32(n + i)
-	}
-	return s
-}
-
-func (s *flowSim) liveKeys() []flowtable.FlowKey {
-	out := make([]flowtable.FlowKey, len(s.live))
-	for i, k := range s.live {
-		out[i] = s.keys[k]
-	}
-	return out
-}
-
-// streams writes g streams of ops operations in all (reusing buf), the
-// mixed workload or the read-only one, and moves the simulation to the
-// state the stores will be in once they ran them. Worker w owns the w-th
-// part of the live and spare keys, so streams never touch a key together
-// and the result does not depend on how the goroutines interleave.
-func (s *flowSim) streams(g, ops int, mixed bool, buf []flowOp) ([][]flowOp, []flowOp) {
-	buf = slices.Grow(buf[:0], ops)[:ops]
-	out := make([][]flowOp, g)
-	var live, spare []uint32
-	off := 0
-	for w := range g {
-		n := ops / g
-		if w < ops%g {
-			n++
-		}
-		stream := buf[off : off+n : off+n]
-		off += n
-		myLive := slices.Clone(s.live[w*len(s.live)/g : (w+1)*len(s.live)/g])
-		mySpare := slices.Clone(s.spare[w*len(s.spare)/g : (w+1)*len(s.spare)/g])
-		r := rand.New(rand.NewPCG(s.seed^0x9e3779b97f4a7c15, s.n<<8|uint64(w)))
-		for i := range stream {
-			kind := opGet
-			if mixed {
-				switch p := r.IntN(100); {
-				case p < 45:
-				case p < 90:
-					kind = opUpdate
-				case p < 95:
-					kind = opInsert
-				default:
-					kind = opDelete
-				}
-			}
-			if kind == opInsert && len(mySpare) == 0 {
-				kind = opDelete
-			}
-			if kind != opInsert && len(myLive) == 0 {
-				kind = opInsert
-			}
-			var k uint32
-			switch kind {
-			case opInsert:
-				j := r.IntN(len(mySpare))
-				k = mySpare[j]
-				mySpare[j] = mySpare[len(mySpare)-1]
-				mySpare = mySpare[:len(mySpare)-1]
-				myLive = append(myLive, k)
-			case opDelete:
-				j := r.IntN(len(myLive))
-				k = myLive[j]
-				myLive[j] = myLive[len(myLive)-1]
-				myLive = myLive[:len(myLive)-1]
-				mySpare = append(mySpare, k)
-			default:
-				k = myLive[r.IntN(len(myLive))]
-			}
-			stream[i] = flowOp{key: s.keys[k], kind: kind}
-		}
-		out[w] = stream
-		live = append(live, myLive...)
-		spare = append(spare, mySpare...)
-	}
-	s.live, s.spare = live, spare
-	s.n++
-	return out, buf
-}
-
-// flowStore is one implementation under test. run executes a stream from
-// one goroutine and counts the operations that missed a key they should
-// have found; the sum of the values read keeps reads from being optimised
-// away.
-type flowStore interface {
-	run(ops []flowOp) (misses int, sum uint64)
-	// len is the number of entries, when the store can tell cheaply.
-	len() (int, bool)
-	// evictions is how many entries the store dropped to make room.
-	evictions() uint64
-	close()
-}
-
-func newFlowStore(name string, capacity int, keys []flowtable.FlowKey) (flowStore, error) {
+func newFlowStore(name string, capacity int, keys []flowtable.FlowKey) (flowbench.Store, error) {
 	switch name {
 	case storeRampart:
-		t, err := flowtable.New[flowtable.FlowKey, flowValue](capacity)
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range keys {
-			t.Upsert(k, bumpFlowValue)
-		}
-		return rampartStore{t}, nil
+		return flowbench.NewTable(capacity, keys)
 	case storeSyncMap:
-		s := &syncMapStore{}
-		for _, k := range keys {
-			s.m.Store(k, &flowValue{Hits: 1})
-		}
-		return s, nil
+		return flowbench.NewSyncMap(keys), nil
 	case storeRWMutexMap:
-		s := &rwMutexMapStore{m: make(map[flowtable.FlowKey]flowValue, len(keys))}
-		for _, k := range keys {
-			s.m[k] = flowValue{Hits: 1}
-		}
-		return s, nil
+		return flowbench.NewRWMutexMap(keys), nil
 	}
 	return nil, fmt.Errorf("unknown store %q", name)
-}
-
-type rampartStore struct {
-	t *flowtable.Table[flowtable.FlowKey, flowValue]
-}
-
-func bumpFlowValue(v *flowValue, _ bool) { v.Hits++ }
-
-func (s rampartStore) run(ops []flowOp) (misses int, sum uint64) {
-	t := s.t
-	for i := range ops {
-		o := &ops[i]
-		switch o.kind {
-		case opGet:
-			v, ok := t.Get(o.key)
-			if !ok {
-				misses++
-			}
-			sum += v.Hits
-		case opUpdate, opInsert:
-			t.Upsert(o.key, bumpFlowValue)
-		case opDelete:
-			if !t.Delete(o.key) {
-				misses++
-			}
-		}
-	}
-	return misses, sum
-}
-
-func (s rampartStore) len() (int, bool)  { return s.t.Len(), true }
-func (s rampartStore) evictions() uint64 { return s.t.Evictions() }
-func (s rampartStore) close()            { s.t.Close() }
-
-// syncMapStore holds *flowValue so that an update is a Load and an atomic
-// add, without a Store: sync.Map's best case.
-type syncMapStore struct{ m sync.Map }
-
-func (s *syncMapStore) run(ops []flowOp) (misses int, sum uint64) {
-	m := &s.m
-	for i := range ops {
-		o := &ops[i]
-		switch o.kind {
-		case opGet:
-			v, ok := m.Load(o.key)
-			if !ok {
-				misses++
-				continue
-			}
-			sum += atomic.LoadUint64(&v.(*flowValue).Hits)
-		case opUpdate:
-			v, ok := m.Load(o.key)
-			if !ok {
-				misses++
-				continue
-			}
-			atomic.AddUint64(&v.(*flowValue).Hits, 1)
-		case opInsert:
-			m.Store(o.key, &flowValue{Hits: 1})
-		case opDelete:
-			m.Delete(o.key)
-		}
-	}
-	return misses, sum
-}
-
-func (s *syncMapStore) len() (int, bool)  { return 0, false }
-func (s *syncMapStore) evictions() uint64 { return 0 }
-func (s *syncMapStore) close()            { s.m.Clear() }
-
-type rwMutexMapStore struct {
-	mu sync.RWMutex
-	m  map[flowtable.FlowKey]flowValue
-}
-
-func (s *rwMutexMapStore) run(ops []flowOp) (misses int, sum uint64) {
-	for i := range ops {
-		o := &ops[i]
-		switch o.kind {
-		case opGet:
-			s.mu.RLock()
-			v, ok := s.m[o.key]
-			s.mu.RUnlock()
-			if !ok {
-				misses++
-			}
-			sum += v.Hits
-		case opUpdate:
-			s.mu.Lock()
-			v, ok := s.m[o.key]
-			if ok {
-				v.Hits++
-				s.m[o.key] = v
-			}
-			s.mu.Unlock()
-			if !ok {
-				misses++
-			}
-		case opInsert:
-			s.mu.Lock()
-			s.m[o.key] = flowValue{Hits: 1}
-			s.mu.Unlock()
-		case opDelete:
-			s.mu.Lock()
-			delete(s.m, o.key)
-			s.mu.Unlock()
-		}
-	}
-	return misses, sum
-}
-
-func (s *rwMutexMapStore) len() (int, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.m), true
-}
-
-func (s *rwMutexMapStore) evictions() uint64 { return 0 }
-
-func (s *rwMutexMapStore) close() {
-	s.mu.Lock()
-	s.m = nil
-	s.mu.Unlock()
 }
 
 type flowTiming struct {
@@ -663,7 +329,7 @@ type flowTiming struct {
 // runFlowWorkers runs one goroutine per stream, worker w pinned to
 // cpus[w], all released at once after a GC; the time is from the release
 // to the last worker's end.
-func runFlowWorkers(st flowStore, streams [][]flowOp, cpus []int) (flowTiming, error) {
+func runFlowWorkers(st flowbench.Store, streams [][]flowbench.Op, cpus []int) (flowTiming, error) {
 	var ready, done sync.WaitGroup
 	start := make(chan struct{})
 	ends := make([]time.Time, len(streams))
@@ -683,7 +349,7 @@ func runFlowWorkers(st flowStore, streams [][]flowOp, cpus []int) (flowTiming, e
 			}
 			defer restore()
 			<-start
-			misses[w], _ = st.run(streams[w])
+			misses[w], _ = st.Run(streams[w])
 			ends[w] = time.Now()
 		}()
 	}
@@ -722,7 +388,7 @@ func measureFlowMemory(ctx context.Context, seed uint64, n int, log *slog.Logger
 					return err
 				}
 			}
-			put(flowKey(seed, i))
+			put(flowbench.Key(seed, i))
 		}
 		return nil
 	}

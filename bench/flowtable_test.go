@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"testing"
-
-	"github.com/rampart-edge/rampart/flowtable"
 )
 
 // TestRunFlowtable runs the whole harness at tiny sizes and checks the
@@ -127,118 +124,6 @@ func TestRunFlowtableRejects(t *testing.T) {
 	cancel()
 	if _, err := RunFlowtable(ctx, FlowtableOptions{Rounds: 1, Ops: 10, Keys: 100}); err == nil {
 		t.Error("no error from a cancelled run")
-	}
-}
-
-func TestFlowKeys(t *testing.T) {
-	const n = 200_000
-	seen := make(map[flowtable.FlowKey]bool, n)
-	v4 := 0
-	for i := range n {
-		k := flowKey(1, i)
-		if seen[k] {
-			t.Fatalf("key %d repeats an earlier one: %s -> %s", i, k.Source(), k.Destination())
-		}
-		seen[k] = true
-		src, dst := k.Source(), k.Destination()
-		if src.Addr().Is4() != dst.Addr().Is4() {
-			t.Fatalf("key %d mixes families: %s -> %s", i, src, dst)
-		}
-		if src.Addr().Is4() {
-			v4++
-		} else if !strings.HasPrefix(src.Addr().String(), "2") && !strings.HasPrefix(src.Addr().String(), "3") {
-			t.Fatalf("key %d: IPv6 source %s outside 2000::/3", i, src.Addr())
-		}
-		if src.Port() < 32768 || src.Port() > 60999 {
-			t.Fatalf("key %d: source port %d not ephemeral", i, src.Port())
-		}
-	}
-	if share := float64(v4) / n; share < 0.58 || share > 0.62 {
-		t.Errorf("IPv4 share %.3f, want about 0.6", share)
-	}
-	if flowKey(1, 5) != flowKey(1, 5) || flowKey(1, 5) == flowKey(2, 5) {
-		t.Error("keys are not a function of seed and index")
-	}
-}
-
-// TestFlowSim applies the streams to a reference map and checks that every
-// Get, update and delete finds its key, every insert is new, the size stays
-// near the start, and the simulation ends where the map does.
-func TestFlowSim(t *testing.T) {
-	const keys = 4000
-	sim := newFlowSim(3, keys)
-	ref := map[flowtable.FlowKey]bool{}
-	for _, k := range sim.liveKeys() {
-		ref[k] = true
-	}
-	counts := map[flowOpKind]int{}
-	var buf []flowOp
-	for _, g := range []int{1, 2, 4, 3} {
-		var streams [][]flowOp
-		streams, buf = sim.streams(g, 40_000, true, buf)
-		if len(streams) != g {
-			t.Fatalf("%d streams, want %d", len(streams), g)
-		}
-		total := 0
-		for _, s := range streams {
-			total += len(s)
-			for _, o := range s {
-				counts[o.kind]++
-				switch o.kind {
-				case opInsert:
-					if ref[o.key] {
-						t.Fatal("insert of a present key")
-					}
-					ref[o.key] = true
-				case opDelete:
-					if !ref[o.key] {
-						t.Fatal("delete of an absent key")
-					}
-					delete(ref, o.key)
-				default:
-					if !ref[o.key] {
-						t.Fatalf("op %d on an absent key", o.kind)
-					}
-				}
-			}
-		}
-		if total != 40_000 {
-			t.Errorf("%d operations, want 40000", total)
-		}
-		if len(ref) != len(sim.live) {
-			t.Fatalf("reference holds %d keys, simulation %d", len(ref), len(sim.live))
-		}
-		for _, k := range sim.liveKeys() {
-			if !ref[k] {
-				t.Fatal("simulation's live key absent from the reference")
-			}
-		}
-	}
-	if d := len(sim.live) - keys; d < -keys/10 || d > keys/10 {
-		t.Errorf("size drifted by %d from %d", d, keys)
-	}
-	all := float64(counts[opGet] + counts[opUpdate] + counts[opInsert] + counts[opDelete])
-	for kind, want := range map[flowOpKind]float64{opGet: 0.45, opUpdate: 0.45, opInsert: 0.05, opDelete: 0.05} {
-		if got := float64(counts[kind]) / all; got < want-0.01 || got > want+0.01 {
-			t.Errorf("op %d share %.3f, want %.2f", kind, got, want)
-		}
-	}
-	streams, _ := sim.streams(2, 1000, false, nil)
-	for _, s := range streams {
-		for _, o := range s {
-			if o.kind != opGet {
-				t.Fatal("read-only stream holds a write")
-			}
-		}
-	}
-	// Same seed, same streams.
-	a, b := newFlowSim(9, 100), newFlowSim(9, 100)
-	sa, _ := a.streams(2, 500, true, nil)
-	sb, _ := b.streams(2, 500, true, nil)
-	for w := range sa {
-		if !slices.Equal(sa[w], sb[w]) {
-			t.Fatal("two simulations with one seed wrote different streams")
-		}
 	}
 }
 
