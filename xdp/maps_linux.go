@@ -96,9 +96,9 @@ func OpenPinned(dir string) (*Maps, error) {
 
 // loadClock reads the clock calibration the loading daemon stored.
 func (m *Maps) loadClock() error {
-	var s filterSettings
-	if err := m.config.Lookup(uint32(0), &s); err != nil {
-		return fmt.Errorf("read filter settings: %w", err)
+	s, err := m.readSettings()
+	if err != nil {
+		return err
 	}
 	if s.Hz == 0 {
 		return fmt.Errorf("filter state in %s was never configured (no clock calibration)", m.pinDir)
@@ -107,11 +107,20 @@ func (m *Maps) loadClock() error {
 	return nil
 }
 
-// updateSettings rewrites the settings entry through fn; callers hold the lock.
-func (m *Maps) updateSettings(fn func(*filterSettings)) error {
+// readSettings reads the one settings entry.
+func (m *Maps) readSettings() (filterSettings, error) {
 	var s filterSettings
 	if err := m.config.Lookup(uint32(0), &s); err != nil {
-		return fmt.Errorf("read filter settings: %w", err)
+		return s, fmt.Errorf("read filter settings: %w", err)
+	}
+	return s, nil
+}
+
+// updateSettings rewrites the settings entry through fn; callers hold the lock.
+func (m *Maps) updateSettings(fn func(*filterSettings)) error {
+	s, err := m.readSettings()
+	if err != nil {
+		return err
 	}
 	fn(&s)
 	if err := m.config.Put(uint32(0), s); err != nil {
@@ -186,9 +195,9 @@ func (m *Maps) Configure(c Config) error {
 		return err
 	}
 	defer unlock()
-	var cur filterSettings
-	if err := m.config.Lookup(uint32(0), &cur); err != nil {
-		return fmt.Errorf("read filter settings: %w", err)
+	cur, err := m.readSettings()
+	if err != nil {
+		return err
 	}
 	s := filterSettings{
 		SampleEvery:   c.SampleEvery,
@@ -312,17 +321,23 @@ type Counter struct {
 	Bytes   uint64
 }
 
-// Stats returns the counters of every reason, indexed by Reason.
+// Stats returns the counters of every reason, indexed by Reason, summed
+// over CPUs, read in one batch syscall.
 func (m *Maps) Stats() ([]Counter, error) {
+	keys := make([]uint32, reasonCount)
+	cpus := ebpf.MustPossibleCPU()
+	values := make([]filterCounter, reasonCount*cpus)
+	var cursor ebpf.MapBatchCursor
+	n, err := m.stats.BatchLookup(&cursor, keys, values, nil)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
 	out := make([]Counter, reasonCount)
-	var perCPU []filterCounter
-	for r := range out {
-		if err := m.stats.Lookup(uint32(r), &perCPU); err != nil {
-			return nil, fmt.Errorf("read counters: %w", err)
-		}
-		for _, c := range perCPU {
-			out[r].Packets += c.Packets
-			out[r].Bytes += c.Bytes
+	for i := range n {
+		for c := range cpus {
+			v := values[i*cpus+c]
+			out[keys[i]].Packets += v.Packets
+			out[keys[i]].Bytes += v.Bytes
 		}
 	}
 	return out, nil
@@ -853,9 +868,9 @@ type Settings struct {
 
 // Settings reads back the active settings.
 func (m *Maps) Settings() (Settings, error) {
-	var s filterSettings
-	if err := m.config.Lookup(uint32(0), &s); err != nil {
-		return Settings{}, fmt.Errorf("read filter settings: %w", err)
+	s, err := m.readSettings()
+	if err != nil {
+		return Settings{}, err
 	}
 	return Settings{
 		FilterServices: s.Flags&filterConfigFlagCONFIG_FILTER_SERVICES != 0,

@@ -51,22 +51,15 @@ func actionOf(r Reason) uint32 {
 	return xdpPass
 }
 
-// packetCounts reads every reason's packet count, summed over CPUs, in one
-// batch syscall.
+// packetCounts reads every reason's packet count.
 func (m *Maps) packetCounts() ([]uint64, error) {
-	keys := make([]uint32, reasonCount)
-	values := make([]filterCounter, reasonCount*ebpf.MustPossibleCPU())
-	var cursor ebpf.MapBatchCursor
-	n, err := m.stats.BatchLookup(&cursor, keys, values, nil)
-	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return nil, fmt.Errorf("read counters: %w", err)
+	stats, err := m.Stats()
+	if err != nil {
+		return nil, err
 	}
-	cpus := ebpf.MustPossibleCPU()
-	out := make([]uint64, reasonCount)
-	for i := range n {
-		for c := range cpus {
-			out[keys[i]] += values[i*cpus+c].Packets
-		}
+	out := make([]uint64, len(stats))
+	for i, c := range stats {
+		out[i] = c.Packets
 	}
 	return out, nil
 }

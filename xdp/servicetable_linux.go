@@ -46,10 +46,6 @@ func (m *Maps) rebuildServiceTableLocked() error {
 		}
 	}
 
-	var cur filterSettings
-	if err := m.config.Lookup(uint32(0), &cur); err != nil {
-		return fmt.Errorf("read filter settings: %w", err)
-	}
 	half := m.serviceTable.MaxEntries() / 2
 	bitsN := uint32(bits.TrailingZeros32(half))
 	if half == 0 || 1<<bitsN != half {
@@ -93,6 +89,10 @@ func (m *Maps) rebuildServiceTableLocked() error {
 		}
 	}
 
+	cur, err := m.readSettings()
+	if err != nil {
+		return err
+	}
 	next := 1 - cur.ServiceHalf
 	idx := make([]uint32, half)
 	for i := range idx {
