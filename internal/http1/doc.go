@@ -1,11 +1,15 @@
 // Package http1 parses HTTP/1.1 request heads and chunked bodies in place,
-// strictly and without allocating.
+// strictly and without allocating, and writes the heads the edge sends on:
+// requests toward origins and responses to clients.
 //
 // Its one job is framing: deciding, byte for byte, where a request head and
 // its body start and end, and rejecting every message whose framing could be
-// read two ways (RFC 9112 section 11.2, request smuggling). Anything
-// ambiguous is an *Error carrying the status to answer (400, 414, 417, 431,
-// 501 or 505); the caller answers it and closes the connection.
+// read two ways (RFC 9112 section 11.2, request smuggling); and, going out,
+// writing framing that can be read only one way (hop-by-hop headers
+// removed, exactly one framing header, X-Forwarded-For, Forwarded and Via
+// added). Anything ambiguous is an *Error carrying the status to answer
+// (400, 414, 417, 431, 501 or 505); the caller answers it with
+// AppendErrorResponse and closes the connection.
 //
 // State: a Parser owns only its Limits. A Request owns a header slice
 // allocated once, with capacity Limits.MaxHeaders, and reused for every
