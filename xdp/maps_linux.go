@@ -205,7 +205,7 @@ func (m *Maps) Configure(c Config) error {
 		ListsGen:      cur.ListsGen + 1,
 		RateBatch:     max(c.RateLimit.Batch, 1),
 		SourceBits:    cur.SourceBits,
-		ServiceBits:   uint32(bits.TrailingZeros32(m.serviceTable.MaxEntries() / 2)),
+		ServiceBits:   cur.ServiceBits, // the table rebuild below owns it
 		ServiceHalf:   cur.ServiceHalf,
 		ServiceSpill:  cur.ServiceSpill,
 		Hz:            uint32(m.clk.hz),
