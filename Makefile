@@ -9,7 +9,7 @@ LDFLAGS := -X $(PKG)/internal/buildinfo.Version=$(VERSION) -X $(PKG)/internal/bu
 FUZZTIME ?= 20s
 
 # Debian packages the build, the tests, the demo and the benchmarks need.
-APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 iputils-ping xdp-tools nftables tcpdump ethtool
+APT_PACKAGES := clang llvm libbpf-dev bpftool iproute2 iputils-ping xdp-tools nftables tcpdump ethtool nginx haproxy wrk
 
 .PHONY: all build demo test deps check-generate generate vet race fuzz bench clean
 

@@ -17,6 +17,8 @@ import (
 
 	"github.com/rampart-edge/rampart/flowtable"
 	"github.com/rampart-edge/rampart/internal/check"
+	"github.com/rampart-edge/rampart/pipeline"
+	"github.com/rampart-edge/rampart/stages/zone"
 	"github.com/rampart-edge/rampart/xdp"
 )
 
@@ -31,6 +33,11 @@ type Spec struct {
 	Name      string           `yaml:"name"`
 	XDP       xdp.Config       `yaml:"xdp"`
 	FlowTable flowtable.Config `yaml:"flowtable"`
+	// Pipeline is the HTTP engine; without the section only the XDP
+	// filter runs.
+	Pipeline *pipeline.Config `yaml:"pipeline,omitempty"`
+	// Zones (the zones and unknown_host keys) route hosts to origins.
+	Zones zone.Config `yaml:",inline"`
 }
 
 // Validate returns every problem of the spec, each with its field path.
@@ -41,6 +48,10 @@ func (s *Spec) Validate() error {
 	}
 	p.Merge("xdp", s.XDP.Validate())
 	p.Merge("flowtable", s.FlowTable.Validate())
+	if s.Pipeline != nil {
+		p.Merge("pipeline", s.Pipeline.Validate())
+	}
+	p.Merge("", s.Zones.Validate())
 	return p.Err()
 }
 
@@ -107,6 +118,10 @@ func Parse(file string, data []byte) (*Spec, error) {
 	if err := dec.Decode(&extra); err != io.EOF {
 		return nil, &FieldError{File: file, Line: extra.Line, Column: extra.Column, Msg: "a profile is one YAML document"}
 	}
+	if spec.Pipeline != nil {
+		*spec.Pipeline = spec.Pipeline.WithDefaults()
+	}
+	spec.Zones = spec.Zones.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return nil, positioned(file, &root, err)
 	}
