@@ -27,13 +27,27 @@ const (
 // ChunkedDecoder decodes one chunked body incrementally (RFC 9112 section
 // 7.1). Its zero value is not ready: call Reset before each body. It can
 // live by value inside a per-connection struct.
+//
+// It has two ways in, which share one state machine and so accept, reject
+// and consume exactly the same bytes: Decode copies the chunk data out, for
+// a caller that needs the body itself; Scan only checks the framing, for a
+// proxy that forwards the body verbatim. Either way, the trailer section is
+// held back (not consumed) until its final empty line has arrived, so that
+// once done it lies whole in the last input, where Trailers finds it.
 type ChunkedDecoder struct {
 	limits       Limits
 	state        chunkState
 	remaining    int64 // data bytes left in the current chunk
 	overhead     int64 // framing bytes beyond the allowance, see maxChunkOverhead
-	trailerBytes int
-	trailers     int
+	trailerBytes int   // trailer section bytes checked so far, final CRLF included
+	trailers     int   // trailer fields checked so far
+	// held is how many bytes past the last consumed one are trailer lines
+	// already checked: the next call resumes after them, so trailers that
+	// trickle in are parsed once, not once per call.
+	held int
+	// trailerStart and trailerEnd locate the trailer fields in the input
+	// of the call that returned done.
+	trailerStart, trailerEnd int
 }
 
 // Reset prepares d for a new body whose trailer section is bounded by
@@ -45,15 +59,48 @@ func (d *ChunkedDecoder) Reset(l Limits) {
 // Decode copies chunk data from in to out and returns how many bytes of in
 // it consumed and of out it produced. done is set once the last chunk,
 // trailers and final CRLF have been consumed; in[consumed:] then belongs to
-// the next request.
+// the next message.
 //
 // Decode stops early, with a nil error, when out is full or when in ends
-// inside a size line, a chunk's CRLF or a trailer line: keep in[consumed:],
-// append more bytes and call again. in must have room for a whole size line
-// (1 KiB + 2) and trailer section (Limits.MaxHeaderBytes), or a line that
-// does not fit is rejected as too long. Errors are *Error: the body is
-// malformed and the connection must be closed. Decode never allocates.
+// inside a size line, a chunk's CRLF or the trailer section: keep
+// in[consumed:], append more bytes and call again; the bytes kept must be
+// given back unchanged at the start of in, since d remembers how far it
+// checked them. in must have room for a whole size line (1 KiB + 2) and a
+// whole trailer section (Limits.MaxHeaderBytes), or what does not fit is
+// rejected as too long. Errors are *Error: the body is malformed and the
+// connection must be closed. Decode never allocates.
 func (d *ChunkedDecoder) Decode(in, out []byte) (consumed, produced int, done bool, err error) {
+	return d.run(in, out, true)
+}
+
+// Scan checks the chunked framing at the start of in exactly as Decode
+// does (same limits, same errors, same trailer rules), copying nothing,
+// and returns how many bytes of in it consumed. A proxy forwards
+// in[:consumed] unchanged after every call, chunk sizes, extensions and
+// trailers included: everything it forwards has been checked, and what it
+// holds back (a partial size line, the trailer section until it is whole)
+// is exactly what has not. done, and the rules for calling again and for
+// errors, are Decode's: Scan(in) returns what Decode(in, out) would for any
+// out at least as long as in. Scan never allocates.
+func (d *ChunkedDecoder) Scan(in []byte) (consumed int, done bool, err error) {
+	consumed, _, done, err = d.run(in, nil, false)
+	return consumed, done, err
+}
+
+// Trailers locates the trailer section of a body that the last call to
+// Decode or Scan finished (returned done): in[start:end] of that call's in
+// holds the trailer field lines, each with its CRLF, already checked, and
+// in[end:end+2] the final CRLF. start == end when there are none. A proxy
+// forwarding verbatim needs nothing from it; one that filters trailers
+// forwards in[:start], its own field lines, then CRLF. Before done, both
+// are 0.
+func (d *ChunkedDecoder) Trailers() (start, end int) {
+	return d.trailerStart, d.trailerEnd
+}
+
+// run is Decode when copyData is set and Scan otherwise; out is unused by
+// Scan, whose data is bounded only by in.
+func (d *ChunkedDecoder) run(in, out []byte, copyData bool) (consumed, produced int, done bool, err error) {
 	for {
 		switch d.state {
 		case stateSize:
@@ -81,13 +128,16 @@ func (d *ChunkedDecoder) Decode(in, out []byte) (consumed, produced int, done bo
 				d.state = stateData
 			}
 		case stateData:
-			n := min(int64(len(in)-consumed), int64(len(out)-produced), d.remaining)
+			n := min(int64(len(in)-consumed), d.remaining)
+			if copyData {
+				n = min(n, int64(len(out)-produced))
+				copy(out[produced:], in[consumed:consumed+int(n)])
+				produced += int(n)
+			}
 			if n == 0 {
 				return consumed, produced, false, nil
 			}
-			copy(out[produced:], in[consumed:consumed+int(n)])
 			consumed += int(n)
-			produced += int(n)
 			d.remaining -= n
 			if d.remaining == 0 {
 				d.state = stateDataCRLF
@@ -103,16 +153,21 @@ func (d *ChunkedDecoder) Decode(in, out []byte) (consumed, produced int, done bo
 			consumed += 2
 			d.state = stateSize
 		case stateTrailer:
+			// Trailer lines are checked as they arrive but consumed only
+			// with the final CRLF, so the section is whole in one input.
+			pos := consumed + d.held
 			budget := d.limits.MaxHeaderBytes - d.trailerBytes
-			line, next, err := nextLine(in, consumed, budget-2, errTrailersTooLarge)
+			line, next, err := nextLine(in, pos, budget-2, errTrailersTooLarge)
 			if err == ErrIncomplete {
 				return consumed, produced, false, nil
 			}
 			if err != nil {
 				return consumed, produced, false, err
 			}
-			d.trailerBytes += next - consumed
+			d.trailerBytes += next - pos
 			if len(line) == 0 {
+				d.trailerStart, d.trailerEnd = consumed, pos
+				d.held = 0
 				consumed = next
 				d.state = stateDone
 				continue
@@ -128,7 +183,7 @@ func (d *ChunkedDecoder) Decode(in, out []byte) (consumed, produced int, done bo
 				return consumed, produced, false, errForbiddenTrailer
 			}
 			d.trailers++
-			consumed = next
+			d.held += next - pos
 		case stateDone:
 			return consumed, produced, true, nil
 		}
@@ -148,10 +203,12 @@ func parseChunkSize(line []byte) (int64, error) {
 	var size int64
 	i := 0
 	for i < len(line) && classes[line[i]]&classHex != 0 {
-		size = size<<4 | unhex(line[i])
-		if size >= maxChunkSize {
+		// Check before shifting: a 16th significant digit would carry
+		// into the sign bit and make the size negative.
+		if size >= maxChunkSize>>4 {
 			return 0, errChunkTooLarge
 		}
+		size = size<<4 | unhex(line[i])
 		i++
 	}
 	if i == 0 {

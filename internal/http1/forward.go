@@ -64,7 +64,7 @@ func AppendForwardedRequest(dst []byte, r *Request, clientIP netip.Addr, proto, 
 	}
 	for i := range r.Headers {
 		h := &r.Headers[i]
-		if skipForward(h.Name) || hasConnection && namedInConnection(r, h.Name) {
+		if skipForward(h.Name) || hasConnection && namedInConnection(r.Headers, h.Name) {
 			continue
 		}
 		dst = append(dst, h.Name...)
@@ -82,7 +82,7 @@ func AppendForwardedRequest(dst []byte, r *Request, clientIP netip.Addr, proto, 
 	ip := clientIP.Unmap().WithZone("")
 
 	dst = append(dst, "X-Forwarded-For: "...)
-	dst = appendExisting(dst, r, "x-forwarded-for")
+	dst = appendExisting(dst, r.Headers, "x-forwarded-for")
 	if ip.IsValid() {
 		dst = ip.AppendTo(dst)
 	} else {
@@ -91,7 +91,7 @@ func AppendForwardedRequest(dst []byte, r *Request, clientIP netip.Addr, proto, 
 	dst = append(dst, "\r\n"...)
 
 	dst = append(dst, "Forwarded: "...)
-	dst = appendExisting(dst, r, "forwarded")
+	dst = appendExisting(dst, r.Headers, "forwarded")
 	dst = append(dst, "for="...)
 	switch {
 	case !ip.IsValid():
@@ -116,7 +116,7 @@ func AppendForwardedRequest(dst []byte, r *Request, clientIP netip.Addr, proto, 
 	dst = append(dst, "\r\n"...)
 
 	dst = append(dst, "Via: "...)
-	dst = appendExisting(dst, r, "via")
+	dst = appendExisting(dst, r.Headers, "via")
 	dst = append(dst, "1.1 "...)
 	dst = append(dst, via...)
 	dst = append(dst, "\r\n"...)
@@ -130,6 +130,115 @@ func AppendForwardedRequest(dst []byte, r *Request, clientIP netip.Addr, proto, 
 		dst = append(dst, "\r\n"...)
 	}
 	return append(dst, "\r\n"...)
+}
+
+// AppendForwardedResponse appends to dst the head of r, an origin's
+// response, as the edge sends it to the client, and returns the extended
+// slice. It allocates nothing when dst has room for the result (about the
+// size of the parsed head plus 100 bytes).
+//
+// What it writes, in order:
+//
+//   - The status line: HTTP/1.1 (a proxy sends its own version, RFC 9110
+//     section 6.2), r's status and r's reason phrase as received.
+//   - Every field of r in order, except the hop-by-hop ones (RFC 9110
+//     section 7.6.1): Connection, Keep-Alive, Proxy-Connection, TE,
+//     Upgrade, and every field named in a Connection option; and
+//     Proxy-Authenticate and Proxy-Authentication-Info, which address the
+//     next client on the chain, here the edge's own client, as if the edge
+//     asked for proxy credentials. Trailer stays: it is end-to-end, and
+//     describes the trailers that verbatim chunked forwarding passes on.
+//     The fields written below (Content-Length, Transfer-Encoding, Via)
+//     are skipped here, so a Connection option cannot remove the framing.
+//   - Via: the origin's Via values, then the protocol received from the
+//     origin ("1.1" or "1.0") and via, the edge's pseudonym, a token.
+//   - The framing as parsed, since the body is forwarded as it came:
+//     Transfer-Encoding: chunked, or Content-Length, or nothing (a body
+//     read until close). Nothing either for 1xx and 204, which may not
+//     carry those fields (RFC 9110 section 8.6, RFC 9112 section 6.1); a
+//     304 or a response to HEAD keeps them, as metadata.
+//   - Connection: close when closeConn is set.
+//   - The empty line.
+//
+// The caller owns the connection decision: it sets closeConn when it will
+// close the client connection after this response, and it must do so when
+// BodyFraming says FramingClose, since the client then reads until close
+// too. A chunked response must not go to an HTTP/1.0 client (RFC 9112
+// section 6.1): the caller decodes it and closes instead.
+func AppendForwardedResponse(dst []byte, r *Response, via string, closeConn bool) []byte {
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(r.Status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, r.Reason...)
+	dst = append(dst, "\r\n"...)
+
+	hasConnection := false
+	for i := range r.Headers {
+		if equalFold(r.Headers[i].Name, "connection") {
+			hasConnection = true
+			break
+		}
+	}
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		if skipForwardResponse(h.Name) || hasConnection && namedInConnection(r.Headers, h.Name) {
+			continue
+		}
+		dst = append(dst, h.Name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, h.Value...)
+		dst = append(dst, "\r\n"...)
+	}
+
+	dst = append(dst, "Via: "...)
+	dst = appendExisting(dst, r.Headers, "via")
+	if r.Minor == 0 {
+		dst = append(dst, "1.0 "...)
+	} else {
+		dst = append(dst, "1.1 "...)
+	}
+	dst = append(dst, via...)
+	dst = append(dst, "\r\n"...)
+
+	switch {
+	case r.Status < 200 || r.Status == 204:
+	case r.Chunked:
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case r.ContentLength >= 0:
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, r.ContentLength, 10)
+		dst = append(dst, "\r\n"...)
+	}
+	if closeConn {
+		dst = append(dst, "Connection: close\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// skipForwardResponse reports the fields never copied toward the client:
+// the hop-by-hop set and the fields AppendForwardedResponse writes itself.
+func skipForwardResponse(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return equalFold(name, "te")
+	case 3:
+		return equalFold(name, "via")
+	case 7:
+		return equalFold(name, "upgrade")
+	case 10:
+		return equalFold(name, "connection") || equalFold(name, "keep-alive")
+	case 14:
+		return equalFold(name, "content-length")
+	case 16:
+		return equalFold(name, "proxy-connection")
+	case 17:
+		return equalFold(name, "transfer-encoding")
+	case 18:
+		return equalFold(name, "proxy-authenticate")
+	case 25:
+		return equalFold(name, "proxy-authentication-info")
+	}
+	return false
 }
 
 // appendOriginForm appends r's target in origin-form: an absolute-form
@@ -184,13 +293,13 @@ func skipForward(name []byte) bool {
 }
 
 // namedInConnection reports whether name is an option of any Connection
-// field of r (RFC 9110 section 7.6.1).
-func namedInConnection(r *Request, name []byte) bool {
-	for i := range r.Headers {
-		if !equalFold(r.Headers[i].Name, "connection") {
+// field in hs (RFC 9110 section 7.6.1).
+func namedInConnection(hs []Header, name []byte) bool {
+	for i := range hs {
+		if !equalFold(hs[i].Name, "connection") {
 			continue
 		}
-		v := r.Headers[i].Value
+		v := hs[i].Value
 		for len(v) > 0 {
 			var opt []byte
 			opt, v = nextListElement(v)
@@ -213,14 +322,14 @@ func nextListElement(v []byte) (elem, rest []byte) {
 	return trimOWS(v), nil
 }
 
-// appendExisting appends the value of every field of r named lower, each
+// appendExisting appends the value of every field in hs named lower, each
 // followed by ", ". Values are copied whole, not split at commas, so quoted
 // strings and comments inside them stay byte for byte; empty values are
 // skipped. Fields named in a Connection option are hop-by-hop and left out.
-func appendExisting(dst []byte, r *Request, lower string) []byte {
-	for i := range r.Headers {
-		h := &r.Headers[i]
-		if len(h.Value) == 0 || !equalFold(h.Name, lower) || namedInConnection(r, h.Name) {
+func appendExisting(dst []byte, hs []Header, lower string) []byte {
+	for i := range hs {
+		h := &hs[i]
+		if len(h.Value) == 0 || !equalFold(h.Name, lower) || namedInConnection(hs, h.Name) {
 			continue
 		}
 		dst = append(dst, h.Value...)

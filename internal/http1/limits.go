@@ -5,17 +5,19 @@ import (
 	"fmt"
 )
 
-// Limits bound what a request head may cost. They come from the profile.
+// Limits bound what a request or response head may cost. They come from
+// the profile.
 type Limits struct {
 	// MaxRequestLine is the longest request line accepted, without its
-	// CRLF; longer lines get 414.
+	// CRLF; longer lines get 414. It also bounds an origin's status line.
 	MaxRequestLine int
-	// MaxHeaderBytes bounds the header section after the request line,
-	// including every CRLF and the empty line; more gets 431. It also
-	// bounds a chunked body's trailer section.
+	// MaxHeaderBytes bounds the header section after the start line,
+	// including every CRLF and the empty line; more gets 431 (502 from an
+	// origin). It also bounds a chunked body's trailer section.
 	MaxHeaderBytes int
 	// MaxHeaders is the most header fields (or trailer fields) accepted;
-	// more gets 431. It is also the capacity of Request.Headers.
+	// more gets 431 (502 from an origin). It is also the capacity of
+	// Request.Headers and Response.Headers.
 	MaxHeaders int
 }
 

@@ -5,8 +5,9 @@ import (
 	"math"
 )
 
-// Parser parses request heads under fixed Limits. Parse does not mutate the
-// Parser, so one may be shared; each loop still needs its own Requests.
+// Parser parses request heads (Parse) and origin response heads
+// (ParseResponse) under fixed Limits. Neither mutates the Parser, so one
+// may be shared; each loop still needs its own Requests and Responses.
 type Parser struct {
 	limits Limits
 }
@@ -23,6 +24,11 @@ func NewParser(l Limits) (*Parser, error) {
 // number of bytes it takes, up to and including the empty line; the body
 // (r.ContentLength bytes, or chunked) starts at buf[n].
 //
+// One empty line (CRLF) before the request line is skipped and counted in
+// n, as RFC 9112 section 2.2 asks of a server: old clients send one after a
+// POST body. A bare LF there, or a second empty line, is still rejected;
+// nothing a client means to send needs more.
+//
 // It returns ErrIncomplete when buf holds only a valid prefix of a head:
 // read more and call again with the whole head so far. Any other error is an
 // *Error; answer its Status and close the connection. A prefix that already
@@ -31,9 +37,13 @@ func NewParser(l Limits) (*Parser, error) {
 // r's slices point into buf. Parse never allocates and never keeps buf.
 func (p *Parser) Parse(buf []byte, r *Request) (n int, err error) {
 	r.reset()
-	line, pos, err := nextLine(buf, 0, p.limits.MaxRequestLine, errURITooLong)
+	start := 0
+	if len(buf) >= 2 && buf[0] == '\r' && buf[1] == '\n' {
+		start = 2
+	}
+	line, pos, err := nextLine(buf, start, p.limits.MaxRequestLine, errURITooLong)
 	if err != nil {
-		if err == ErrIncomplete && len(buf) > 0 && (buf[0] == ' ' || buf[0] == '\t') {
+		if err == ErrIncomplete && len(buf) > start && (buf[start] == ' ' || buf[start] == '\t') {
 			return 0, errRequestLine
 		}
 		return 0, err
@@ -46,11 +56,11 @@ func (p *Parser) Parse(buf []byte, r *Request) (n int, err error) {
 	}
 
 	var (
-		hostCount, clCount, teCount int
-		host                        []byte
-		connClose, connKeepAlive    bool
-		expectSeen, expectOther     bool
-		maxHeaders                  = min(p.limits.MaxHeaders, cap(r.Headers))
+		hostCount               int
+		host                    []byte
+		expectSeen, expectOther bool
+		f                       = framing{contentLength: -1}
+		maxHeaders              = min(p.limits.MaxHeaders, cap(r.Headers))
 	)
 	headerStart := pos
 	for {
@@ -88,50 +98,17 @@ func (p *Parser) Parse(buf []byte, r *Request) (n int, err error) {
 					expectOther = true
 				}
 			}
-		case 10:
-			if equalFold(name, "connection") {
-				c, k := connectionOptions(value)
-				connClose = connClose || c
-				connKeepAlive = connKeepAlive || k
-			}
-		case 14:
-			if equalFold(name, "content-length") {
-				clCount++
-				if clCount > 1 {
-					return 0, errDupContentLength
-				}
-				cl, ok := parseContentLength(value)
-				if !ok {
-					return 0, errContentLength
-				}
-				r.ContentLength = cl
-			}
-		case 17:
-			if equalFold(name, "transfer-encoding") {
-				teCount++
-				if teCount > 1 {
-					return 0, errTransferEncoding
-				}
-				switch {
-				case equalFold(value, "chunked"):
-					r.Chunked = true
-				case isToken(value):
-					return 0, errUnknownCoding
-				default:
-					return 0, errTransferEncoding
-				}
+		default:
+			if err := f.field(name, value); err != nil {
+				return 0, err
 			}
 		}
 	}
 
-	if teCount > 0 {
-		if clCount > 0 {
-			return 0, errCLAndTE
-		}
-		if r.Minor == 0 {
-			return 0, errTEInHTTP10
-		}
+	if err := f.check(r.Minor); err != nil {
+		return 0, err
 	}
+	r.ContentLength, r.Chunked = f.contentLength, f.chunked
 	if hostCount > 1 {
 		return 0, errMultipleHost
 	}
@@ -144,7 +121,7 @@ func (p *Parser) Parse(buf []byte, r *Request) (n int, err error) {
 		r.Host = host
 	}
 	if r.Minor == 1 {
-		r.KeepAlive = !connClose
+		r.KeepAlive = !f.connClose
 		if expectSeen {
 			if expectOther {
 				return 0, errExpectation
@@ -152,9 +129,88 @@ func (p *Parser) Parse(buf []byte, r *Request) (n int, err error) {
 			r.Expect100 = true
 		}
 	} else {
-		r.KeepAlive = connKeepAlive && !connClose
+		r.KeepAlive = f.connKeepAlive && !f.connClose
 	}
 	return pos, nil
+}
+
+// framing collects what the fields of a head say about its body and its
+// connection; requests and origin responses follow the same rules.
+type framing struct {
+	contentLength            int64 // -1 without Content-Length
+	clCount, teCount         int
+	chunked                  bool
+	connClose, connKeepAlive bool
+}
+
+// field notes one field line. Content-Length must be a single 1*DIGIT;
+// Transfer-Encoding a single "chunked" (any other coding would have to be
+// removed or applied by the edge, which it does not do); Trailer may not
+// announce a field that frames or routes the message, which net/http
+// refuses too.
+func (f *framing) field(name, value []byte) *Error {
+	switch len(name) {
+	case 7:
+		if equalFold(name, "trailer") {
+			for v := value; len(v) > 0; {
+				var elem []byte
+				elem, v = nextListElement(v)
+				if forbiddenTrailer(elem) {
+					return errTrailerField
+				}
+			}
+		}
+	case 10:
+		if equalFold(name, "connection") {
+			c, k := connectionOptions(value)
+			f.connClose = f.connClose || c
+			f.connKeepAlive = f.connKeepAlive || k
+		}
+	case 14:
+		if equalFold(name, "content-length") {
+			f.clCount++
+			if f.clCount > 1 {
+				return errDupContentLength
+			}
+			cl, ok := parseContentLength(value)
+			if !ok {
+				return errContentLength
+			}
+			f.contentLength = cl
+		}
+	case 17:
+		if equalFold(name, "transfer-encoding") {
+			f.teCount++
+			if f.teCount > 1 {
+				return errTransferEncoding
+			}
+			switch {
+			case equalFold(value, "chunked"):
+				f.chunked = true
+			case isToken(value):
+				return errUnknownCoding
+			default:
+				return errTransferEncoding
+			}
+		}
+	}
+	return nil
+}
+
+// check applies the rules that need the whole head: Content-Length beside
+// Transfer-Encoding is the classic smuggling pair (RFC 9112 section 6.3
+// says to treat it as an error), and Transfer-Encoding in HTTP/1.0 means
+// the framing is faulty (section 6.1).
+func (f *framing) check(minor int) *Error {
+	if f.teCount > 0 {
+		if f.clCount > 0 {
+			return errCLAndTE
+		}
+		if minor == 0 {
+			return errTEInHTTP10
+		}
+	}
+	return nil
 }
 
 // nextLine returns the line starting at buf[start:] without its CRLF and

@@ -67,11 +67,17 @@ func TestParse(t *testing.T) {
 		{name: "percent-encoding and query", in: "GET /a%20b?c=%2F&d HTTP/1.1\r\nHost: a.example\r\n\r\n", want: with(okGet, func(w *want) { w.target = "/a%20b?c=%2F&d" })},
 		{name: "ipv6 host", in: "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", want: with(okGet, func(w *want) { w.host = "[::1]:8080" })},
 		{name: "empty value and obs-text", in: get("X-Empty:\r\nX-Utf8: caf\xc3\xa9\r\n"), want: with(okGet, func(w *want) { w.headers = 3 })},
+		{name: "trailer field", in: get("Trailer: X-Sum, X-Other\r\nTransfer-Encoding: chunked\r\n"), want: with(okGet, func(w *want) { w.chunked = true; w.headers = 3 })},
 		{name: "value with inner tab", in: get("X-A: a\tb\r\n"), want: with(okGet, func(w *want) { w.headers = 2 })},
 		{name: "exactly at limits", limits: &Limits{MaxRequestLine: 16, MaxHeaderBytes: 19, MaxHeaders: 1}, in: "GET /12 HTTP/1.1\r\nHost: a.example\r\n\r\n", want: with(okGet, func(w *want) { w.target = "/12" })},
 
 		// Request line.
-		{name: "leading empty line", in: "\r\n" + get(""), wantErr: errLeadingEmptyLine},
+		{name: "one leading empty line skipped", in: "\r\n" + get(""), want: okGet},
+		{name: "two leading empty lines", in: "\r\n\r\n" + get(""), wantErr: errLeadingEmptyLine},
+		{name: "leading bare LF", in: "\n" + get(""), wantErr: errBareLF},
+		{name: "leading CRLF then bare LF", in: "\r\n\n" + get(""), wantErr: errBareLF},
+		{name: "leading bare CR", in: "\r" + get(""), wantErr: errBareCR},
+		{name: "leading CRLF then space incomplete", in: "\r\n GET", wantErr: errRequestLine},
 		{name: "leading space", in: " " + get(""), wantErr: errRequestLine},
 		{name: "leading space incomplete", in: " GET", wantErr: errRequestLine},
 		{name: "double space", in: "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", wantErr: errRequestLine},
@@ -141,6 +147,9 @@ func TestParse(t *testing.T) {
 		{name: "TE vertical tab", in: get("Transfer-Encoding: \x0bchunked\r\n"), wantErr: errHeaderValue},
 		{name: "TE obs-fold", in: get("Transfer-Encoding: chunked\r\n , identity\r\n"), wantErr: errObsFold},
 		{name: "TE space before colon", in: get("Transfer-Encoding : chunked\r\n"), wantErr: errSpaceBeforeColon},
+		{name: "trailer names content-length", in: get("Trailer: X-Sum, content-length\r\nTransfer-Encoding: chunked\r\n"), wantErr: errTrailerField},
+		{name: "trailer names transfer-encoding", in: get("Trailer: Transfer-Encoding\r\n"), wantErr: errTrailerField},
+		{name: "trailer names trailer", in: get("Trailer: ,trailer\r\n"), wantErr: errTrailerField},
 		{name: "TE in http10", in: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", wantErr: errTEInHTTP10},
 
 		// Host and Expect.
@@ -208,6 +217,24 @@ func TestParseIncomplete(t *testing.T) {
 	if err != nil || n2 != len(get("")) {
 		t.Fatalf("second Parse = %d, %v", n2, err)
 	}
+
+	// The CRLF an old client sends after a POST body is part of the next
+	// head: no prefix of it is complete, and n covers it.
+	buf = []byte("POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab\r\n" + get(""))
+	n, err = p.Parse(buf, r)
+	if err != nil || string(buf[n:n+2]) != "ab" {
+		t.Fatalf("POST Parse = %d, %v", n, err)
+	}
+	next := buf[n+2:]
+	for i := 0; i < len(next); i++ {
+		if _, err := p.Parse(next[:i], r); err != ErrIncomplete {
+			t.Fatalf("prefix %q: err = %v, want ErrIncomplete", next[:i], err)
+		}
+	}
+	n, err = p.Parse(next, r)
+	if err != nil || n != len(next) || string(r.Method) != "GET" || string(r.Host) != "a.example" {
+		t.Fatalf("Parse after CRLF = %d, %v, %q %q", n, err, r.Method, r.Host)
+	}
 }
 
 func TestRequestGet(t *testing.T) {
@@ -263,6 +290,7 @@ func TestParseZeroAlloc(t *testing.T) {
 		[]byte(get("Transfer-Encoding: chunked\r\nConnection: close\r\n")),
 		[]byte(get("Content-Length: 5\r\nContent-Length: 5\r\n")), // rejected
 		[]byte("GET / HTTP/1.1\r\nHost: a"),                       // incomplete
+		[]byte("\r\n" + get("Trailer: X-Sum\r\n")),                // leading CRLF
 	}
 	for _, in := range inputs {
 		if allocs := testing.AllocsPerRun(100, func() { _, _ = p.Parse(in, r) }); allocs != 0 {
