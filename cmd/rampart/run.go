@@ -27,29 +27,31 @@ import (
 func newRunCmd() *cobra.Command {
 	var profile, iface, admin, pinDir string
 	cmd := &cobra.Command{
-		Use:   "run --iface IFACE [--profile NAME|FILE]",
-		Short: "Run the edge: attach the XDP filter and serve metrics until stopped",
-		Long: `Run loads the profile, attaches the XDP filter to the interface (native
-mode, generic when the driver lacks it), keeps its maps pinned under
+		Use:   "run [--iface IFACE] [--profile NAME|FILE]",
+		Short: "Run the edge: the XDP filter and the HTTP pipeline, until stopped",
+		Long: `Run loads the profile, attaches the XDP filter to the interface given with
+--iface (native mode, generic when the driver lacks it), keeps its maps pinned under
 /sys/fs/bpf/rampart/IFACE so a restart keeps the blocklist, sweeps expired
 list entries, keeps the flow and visitor tables (expiring idle entries),
+runs the HTTP pipeline of the profile's pipeline section (zones, origins),
 and serves on the admin listener Prometheus metrics (/metrics) and the
 tables as JSON lines (/flows, /visitors: see rampartctl flows).
-SIGHUP reloads the profile; a bad profile is rejected and the old one keeps
-running. SIGINT/SIGTERM detach the filter and exit.`,
+Without --iface no filter is attached (a pipeline-only edge, for tests and
+benchmarks). SIGHUP reloads the profile; a bad profile is rejected and the
+old one keeps running. SIGINT/SIGTERM finish in-flight requests (up to
+pipeline.shutdown_timeout), detach the filter and exit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if pinDir == "" {
+			if pinDir == "" && iface != "" {
 				pinDir = xdp.PinDir(iface)
 			}
 			return runEdge(cmd.Context(), logger(cmd), profile, iface, admin, pinDir)
 		},
 	}
 	cmd.Flags().StringVar(&profile, "profile", profiles.DefaultName, "embedded profile name or profile file")
-	cmd.Flags().StringVar(&iface, "iface", "", "interface facing the Internet (required)")
-	cmd.Flags().StringVar(&admin, "admin", "127.0.0.1:9180", "admin listener for /metrics, /flows and /visitors (localhost or unix:/path)")
+	cmd.Flags().StringVar(&iface, "iface", "", "interface facing the Internet; without it no XDP filter is attached")
+	cmd.Flags().StringVar(&admin, "admin", "127.0.0.1:9180", "admin listener for /metrics, /flows and /visitors (localhost or unix:/path; empty for none)")
 	cmd.Flags().StringVar(&pinDir, "pin-dir", "", "bpffs folder for the filter's maps (default /sys/fs/bpf/rampart/IFACE)")
-	_ = cmd.MarkFlagRequired("iface")
 	return cmd
 }
 
@@ -58,29 +60,38 @@ func runEdge(ctx context.Context, log *slog.Logger, profile, iface, adminAddr, p
 	if err != nil {
 		return err
 	}
+	if iface == "" && spec.Pipeline == nil {
+		return errors.New("nothing to run: no --iface for the XDP filter and no pipeline section in the profile")
+	}
 	// The tables before the filter: failing to map them must not leave a
-	// filter attached. Nothing fills them until the pipeline exists.
+	// filter attached.
 	tables, err := flowtable.NewTables(spec.FlowTable)
 	if err != nil {
 		return fmt.Errorf("flow tables: %w", err)
 	}
 	defer tables.Close()
-	f, err := xdp.Load(xdp.LoadOptions{PinDir: pinDir, Capacity: spec.XDP.Capacity, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Configure(spec.XDP); err != nil {
-		return fmt.Errorf("configure filter: %w", err)
-	}
-	if err := f.Attach(iface); err != nil {
-		return err
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(xdp.NewCollector(f.Maps()))
 	reg.MustRegister(flowtable.NewCollector(tables))
+
+	var f *xdp.Filter
+	if iface != "" {
+		f, err = xdp.Load(xdp.LoadOptions{PinDir: pinDir, Capacity: spec.XDP.Capacity, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := f.Configure(spec.XDP); err != nil {
+			return fmt.Errorf("configure filter: %w", err)
+		}
+		if err := f.Attach(iface); err != nil {
+			return err
+		}
+		reg.MustRegister(xdp.NewCollector(f.Maps()))
+	} else {
+		log.Warn("no --iface: the XDP filter is not attached")
+	}
 	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_config_last_reload_successful",
 		Help: "1 when the last profile (re)load succeeded, 0 when it was rejected and the previous one kept running."})
 	swept := prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_xdp_list_expired_total",
@@ -88,12 +99,34 @@ func runEdge(ctx context.Context, log *slog.Logger, profile, iface, adminAddr, p
 	reg.MustRegister(reloadOK, swept)
 	reloadOK.Set(1)
 
-	adm, err := serveAdmin(adminAddr, reg, tables, log)
-	if err != nil {
-		return err
+	if adminAddr != "" {
+		adm, err := serveAdmin(adminAddr, reg, tables, log)
+		if err != nil {
+			return err
+		}
+		defer adm.stop() // before tables.Close, deferred earlier
 	}
-	defer adm.stop() // before tables.Close, deferred earlier
-	log.Info("edge running", "profile", spec.Name, "iface", iface, "mode", f.Mode(), "admin", adminAddr)
+
+	var pl *edgePipeline
+	if spec.Pipeline != nil {
+		pl, err = startPipeline(spec, tables, reg, log)
+		if err != nil {
+			return err
+		}
+		// Deferred after the tables' Close: runs before it.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), spec.Pipeline.ShutdownTimeout+10*time.Second)
+			defer cancel()
+			if err := pl.shutdown(sctx); err != nil {
+				log.Error("pipeline shutdown", "err", err)
+			}
+		}()
+	}
+	mode := "none"
+	if f != nil {
+		mode = f.Mode()
+	}
+	log.Info("edge running", "profile", spec.Name, "iface", iface, "mode", mode, "admin", adminAddr)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -115,7 +148,10 @@ func runEdge(ctx context.Context, log *slog.Logger, profile, iface, adminAddr, p
 			if err == nil && (next.FlowTable.Flows != spec.FlowTable.Flows || next.FlowTable.Visitors != spec.FlowTable.Visitors) {
 				err = flowtable.ErrResize
 			}
-			if err == nil {
+			if err == nil && pl != nil {
+				err = pl.checkReload(next)
+			}
+			if err == nil && f != nil {
 				if err = f.Configure(next.XDP); err != nil {
 					// Configure may have applied part of the new profile
 					// before failing (a list full, say): put the old back.
@@ -139,12 +175,22 @@ func runEdge(ctx context.Context, log *slog.Logger, profile, iface, adminAddr, p
 				log.Error("flow table reconfiguration failed after the filter took the new profile", "err", err)
 				continue
 			}
+			if pl != nil {
+				if err := pl.reload(next); err != nil {
+					reloadOK.Set(0)
+					log.Error("zone reload failed after the filter took the new profile", "err", err)
+					continue
+				}
+			}
 			spec = next
 			sweep.Reset(spec.XDP.SweepInterval)
 			expire.Reset(spec.FlowTable.ExpireInterval)
 			reloadOK.Set(1)
 			log.Info("profile reloaded", "profile", spec.Name)
 		case <-sweep.C:
+			if f == nil {
+				continue
+			}
 			n, err := f.Maps().Sweep()
 			if err != nil {
 				log.Warn("sweep of expired list entries failed", "err", err)
