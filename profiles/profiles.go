@@ -83,6 +83,16 @@ func Names() []string {
 	return out
 }
 
+// Source returns the text of an embedded profile, for tools that derive a
+// profile from it (benchmarks, the demo).
+func Source(name string) ([]byte, error) {
+	data, err := embedded.ReadFile(name + ".yaml")
+	if err != nil {
+		return nil, fmt.Errorf("no embedded profile %q (have %s)", name, strings.Join(Names(), ", "))
+	}
+	return data, nil
+}
+
 // Load reads a profile: an embedded name ("edge-default") or a file path.
 func Load(nameOrPath string) (*Spec, error) {
 	if data, err := embedded.ReadFile(nameOrPath + ".yaml"); err == nil {
