@@ -50,6 +50,7 @@ type task struct {
 	idempot     bool
 	hasBody     bool
 	inServe     bool // connect runs synchronously inside Stage.Serve
+	headPending bool // the response head sits in the loop's scratch buffer
 	keepAlive   bool // toward the client
 	clientMinor int
 	tried       uint64
@@ -306,13 +307,31 @@ func (t *task) readHead(u pipeline.Upstream) bool {
 		t.phase = phaseBody
 		t.origin.MarkSuccess()
 		ls.s.metrics.status(status)
-		if err := t.x.Client().Write(ls.scratch); err != nil {
-			t.closeUpstream()
-			return false
-		}
+		// The head waits in the loop's scratch buffer for the body bytes
+		// already here: one write (one TCP segment) for a small response.
+		t.headPending = true
 		t.respBytes += len(ls.scratch)
 		return true
 	}
+}
+
+// coalesceLimit bounds how much body is copied behind a response head to
+// send both in one write; larger bodies go in a second write from the
+// origin connection's buffer.
+const coalesceLimit = 64 << 10
+
+// flushHead writes a response head left pending by readHead; false means
+// the client is gone.
+func (t *task) flushHead() bool {
+	if !t.headPending {
+		return true
+	}
+	t.headPending = false
+	if err := t.x.Client().Write(t.ls.scratch); err != nil {
+		t.closeUpstream()
+		return false
+	}
+	return true
 }
 
 // relayBody forwards the response body the origin sent so far.
@@ -346,6 +365,9 @@ func (t *task) relayBody(u pipeline.Upstream) {
 		n = len(in)
 	case bodyDechunk:
 		ls := t.ls
+		if !t.flushHead() {
+			return
+		}
 		consumed, produced, fin, err := t.respDec.Decode(in, ls.scratch[:cap(ls.scratch)])
 		if err != nil {
 			ls.s.metrics.badResponse.Inc()
@@ -372,6 +394,15 @@ func (t *task) relayBody(u pipeline.Upstream) {
 		if consumed > 0 && len(u.Input()) > 0 {
 			t.relayBody(u) // the scratch buffer filled before the input ran out
 		}
+		return
+	}
+	if t.headPending && n > 0 && len(t.ls.scratch)+n <= coalesceLimit {
+		t.ls.scratch = append(t.ls.scratch, in[:n]...)
+		t.respBytes += n
+		u.Consume(n)
+		n = 0
+	}
+	if !t.flushHead() {
 		return
 	}
 	if n > 0 {
