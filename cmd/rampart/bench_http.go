@@ -76,6 +76,7 @@ pipeline:
   listeners: [%q]
   loops: 1
   steering: hash
+  tick: 100ms
 zones:
   - name: bench
     hosts: ["127.0.0.1", "localhost"]

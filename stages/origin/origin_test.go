@@ -72,9 +72,13 @@ func startEdge(t *testing.T, settings zone.Settings, origins ...string) *edge {
 	return &edge{addr: cfg.Listeners[0], engine: e}
 }
 
-func originServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
+func originServer(t *testing.T, h http.HandlerFunc, configure ...func(*http.Server)) *httptest.Server {
 	t.Helper()
-	s := httptest.NewServer(h)
+	s := httptest.NewUnstartedServer(h)
+	for _, c := range configure {
+		c(s.Config)
+	}
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
 }
@@ -127,12 +131,13 @@ func TestProxyKeepAliveBodiesAndHeaders(t *testing.T) {
 		default:
 			w.Write([]byte("hello"))
 		}
-	})
-	o.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
+	}, func(srv *http.Server) {
+		srv.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
 		}
-	}
+	})
 	e := startEdge(t, fast(), hostport(o))
 	c := &http.Client{Timeout: 10 * time.Second}
 	base := "http://" + e.addr
