@@ -3,13 +3,16 @@ package pipeline
 import (
 	"bufio"
 	"context"
-	"fmt"
+
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rampart-edge/rampart/flowtable"
 )
 
 // helloStage answers every request itself.
@@ -165,7 +168,84 @@ func TestEngineRejectsMalformedAndTimesOut(t *testing.T) {
 	})
 }
 
-func TestEngineSourceLimit(t *testing.T) {
-	t.Skip("needs visitors table")
-	_ = fmt.Sprint()
+func TestEngineConnectionLimits(t *testing.T) {
+	visitors, err := flowtable.NewVisitors(1 << 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer visitors.Close()
+	flows, err := flowtable.NewFlows(1 << 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flows.Close()
+	cfg := testConfig(t)
+	cfg.MaxConnsPerSource = 2
+	e, err := New(Options{Config: cfg, Stages: []Stage{&helloStage{body: []byte("ok")}}, Flows: flows, Visitors: visitors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+
+	get := func(c net.Conn) error {
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		io.ReadAll(resp.Body)
+		return nil
+	}
+	var open []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", cfg.Listeners[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := get(c); err != nil {
+			t.Fatalf("connection %d within the limit: %v", i, err)
+		}
+		open = append(open, c)
+	}
+	third, err := net.Dial("tcp", cfg.Listeners[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if err := get(third); err == nil {
+		t.Fatal("a third connection from one source was served past max_conns_per_source=2")
+	}
+	// The visitor and flow tables saw the two served connections.
+	v, ok := visitors.Get(flowtable.NewVisitorKey(netip.MustParseAddr("127.0.0.1")))
+	if !ok || v.Connections != 2 {
+		t.Fatalf("visitor record %+v (found %v), want 2 connections", v, ok)
+	}
+	if flows.Len() != 2 {
+		t.Fatalf("%d flows, want 2", flows.Len())
+	}
+	// Closing one frees a slot.
+	open[0].Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c, err := net.Dial("tcp", cfg.Listeners[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = get(c)
+		c.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("closing a connection did not free its source's slot")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

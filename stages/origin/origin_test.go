@@ -419,3 +419,57 @@ func TestProxySlowClientBackpressure(t *testing.T) {
 	}
 	t.Logf("origin wrote %d KiB before the edge stopped reading", stuck>>10)
 }
+
+func TestProxyExpectContinueAndTrailers(t *testing.T) {
+	o := originServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/trailers":
+			w.Header().Set("Trailer", "X-Checksum")
+			io.WriteString(w, "body with a trailer")
+			w.(http.Flusher).Flush()
+			w.Header().Set("X-Checksum", "abc123")
+		default:
+			b, _ := io.ReadAll(r.Body)
+			w.Write(b)
+		}
+	})
+	e := startEdge(t, fast(), hostport(o))
+
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.Write([]byte("POST /echo HTTP/1.1\r\nHost: site.example\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"))
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("interim response %q: %v", line, err)
+	}
+	if blank, _ := r.ReadString('\n'); blank != "\r\n" {
+		t.Fatalf("interim response not ended: %q", blank)
+	}
+	conn.Write([]byte("hello"))
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "hello" {
+		t.Fatalf("after 100-continue: %d %q", resp.StatusCode, b)
+	}
+
+	c := &http.Client{Timeout: 5 * time.Second}
+	req, _ := http.NewRequest("GET", "http://"+e.addr+"/trailers", nil)
+	req.Host = "site.example"
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "body with a trailer" || resp.Trailer.Get("X-Checksum") != "abc123" {
+		t.Fatalf("trailers: body %q trailer %v", b, resp.Trailer)
+	}
+}
