@@ -40,6 +40,10 @@ func freePort(t *testing.T) string {
 }
 
 func startEdge(t *testing.T, settings zone.Settings, origins ...string) *edge {
+	return startEdgeWith(t, nil, settings, origins...)
+}
+
+func startEdgeWith(t *testing.T, configure func(*pipeline.Config), settings zone.Settings, origins ...string) *edge {
 	t.Helper()
 	zc := zone.Config{Zones: []zone.Spec{{Name: "site", Hosts: []string{"site.example"}, Origins: origins, Settings: settings}}}
 	table, err := zone.NewTable(zc)
@@ -51,6 +55,9 @@ func startEdge(t *testing.T, settings zone.Settings, origins ...string) *edge {
 	cfg.Loops = 2
 	cfg.ShutdownTimeout = 3 * time.Second
 	cfg.MaxBufferedBytes = 64 << 10
+	if configure != nil {
+		configure(&cfg)
+	}
 	org, err := origin.New(origin.Options{Loops: 2, Limits: cfg.Limits()})
 	if err != nil {
 		t.Fatal(err)
