@@ -480,3 +480,51 @@ func TestProxyExpectContinueAndTrailers(t *testing.T) {
 		t.Fatalf("trailers: body %q trailer %v", b, resp.Trailer)
 	}
 }
+
+func TestProxyPoolLimitQueuesRequests(t *testing.T) {
+	var active, peak atomic.Int32
+	o := originServer(t, func(w http.ResponseWriter, r *http.Request) {
+		n := active.Add(1)
+		defer active.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(w, "done")
+	})
+	settings := fast()
+	settings.ResponseTimeout = 5 * time.Second
+	settings.MaxConnsPerOrigin = 1
+	settings.MaxIdlePerOrigin = 1
+	e := startEdgeWith(t, func(c *pipeline.Config) { c.Loops = 1 }, settings, hostport(o))
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			c := &http.Client{Timeout: 10 * time.Second}
+			req, _ := http.NewRequest("GET", "http://"+e.addr+"/", nil)
+			req.Host = "site.example"
+			resp, err := c.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "done" {
+				err = fmt.Errorf("status %d body %q", resp.StatusCode, b)
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := peak.Load(); p != 1 {
+		t.Fatalf("origin saw %d concurrent requests with max_conns_per_origin=1", p)
+	}
+}

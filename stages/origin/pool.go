@@ -42,15 +42,7 @@ func (p *pool) take() pipeline.Upstream {
 // put parks a connection whose exchange ended cleanly, or hands it to the
 // first waiting request.
 func (p *pool) put(up pipeline.Upstream) {
-	for len(p.waiters) > 0 {
-		t := p.waiters[0]
-		copy(p.waiters, p.waiters[1:])
-		p.waiters[len(p.waiters)-1] = nil
-		p.waiters = p.waiters[:len(p.waiters)-1]
-		if t.x == nil {
-			continue
-		}
-		p.ls.loop.Cancel(&t.timer)
+	if t := p.nextWaiter(); t != nil {
 		t.attach(up)
 		return
 	}
@@ -95,18 +87,28 @@ func (p *pool) closed() {
 }
 
 func (p *pool) serveWaiter() {
-	for len(p.waiters) > 0 && p.canDial() {
+	if !p.canDial() {
+		return
+	}
+	if t := p.nextWaiter(); t != nil {
+		t.startDial()
+	}
+}
+
+// nextWaiter dequeues the oldest request still waiting, with its wait
+// timer stopped, or nil.
+func (p *pool) nextWaiter() *task {
+	for len(p.waiters) > 0 {
 		t := p.waiters[0]
 		copy(p.waiters, p.waiters[1:])
 		p.waiters[len(p.waiters)-1] = nil
 		p.waiters = p.waiters[:len(p.waiters)-1]
-		if t.x == nil {
-			continue
+		if t.x != nil {
+			p.ls.loop.Cancel(&t.timer)
+			return t
 		}
-		p.ls.loop.Cancel(&t.timer)
-		t.startDial()
-		return
 	}
+	return nil
 }
 
 func (p *pool) remove(ic *idleConn) {
