@@ -15,13 +15,18 @@ func newDemoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Show the XDP filter stopping floods between network namespaces (root)",
-		Long: `Demo builds an edge, a client and an attacker as network namespaces on
-one bridge (198.18.0.0/24), attaches the XDP filter to the edge's interface
-with the profile's settings, and for a few seconds lets the client make
-HTTP requests to the edge while the attacker floods it: a SYN flood from one
-source, UDP reflection, spoofed sources from a blocked prefix and malformed
-frames. It prints the client's success and latency and the filter's
-counters by reason, then removes everything it created.
+		Long: `Demo builds an edge, a client, an attacker and an origin as network
+namespaces on one bridge (198.18.0.0/24). The origin runs an HTTP server;
+the edge runs Rampart's HTTP pipeline ("rampart run", this binary, with a
+profile derived from edge-default) in front of it, behind the XDP filter,
+which the demo attaches to the edge's interface with the profile's settings
+(plus the origin on the allow list, so its replies get in). For a few
+seconds the client makes HTTP requests through the edge to the origin while
+the attacker floods the edge: a SYN flood from one source, UDP reflection,
+spoofed sources from a blocked prefix and malformed frames. It prints how
+many requests the origin served, their latency and statuses, and the
+filter's counters by reason, then stops the pipeline and removes everything
+it created.
 
 It needs root: it creates network namespaces and loads an XDP program.
 Nothing leaves the namespaces it creates. Flood sizes are packet counts;
@@ -39,7 +44,7 @@ Nothing leaves the namespaces it creates. Flood sizes are packet counts;
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Profile, "profile", "edge-default", "embedded profile name or profile file for the filter")
+	f.StringVar(&opts.Profile, "profile", "edge-default", "embedded profile name or profile file for the filter (the pipeline runs edge-default's)")
 	f.IntVar(&opts.SYNFlood, "syn-flood", demo.DefaultSYNFlood, "SYN packets from one source (over its SYN rate limit)")
 	f.IntVar(&opts.Reflection, "reflection", demo.DefaultReflection, "UDP reflection packets (amplification source ports)")
 	f.IntVar(&opts.Blocked, "blocked", demo.DefaultBlocked, "packets from spoofed sources in the blocked prefix")

@@ -24,6 +24,10 @@ type Options struct {
 	Duration time.Duration
 	// Timeout bounds the whole run, set-up and clean-up included.
 	Timeout time.Duration
+	// Rampart is the rampart binary whose `run` subcommand is the edge's
+	// HTTP pipeline. Empty means this process's own executable, which is
+	// right for `rampart demo`; tests build one.
+	Rampart string
 }
 
 // Defaults: about 220,000 attack packets over three seconds, against 200

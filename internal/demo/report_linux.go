@@ -34,8 +34,21 @@ func (d *run) report() {
 	d.printf("  the SYN flood's source may still open %d SYN/s (burst %d): those SYNs pass and the edge answers them\n",
 		l.SYNsPerSecond, l.SYNBurst)
 
-	d.printf("\nlegitimate client %s during the floods: %s\n", d.client.Addr, r.Legit)
-	d.printf("  its packets dropped by its own per-source buckets: %d\n", r.ClientRateDropped)
+	lg := r.Legit
+	d.printf("\nlegitimate client %s -> edge pipeline %s:%d -> origin %s:%d, during the floods:\n",
+		d.client.Addr, d.edge.Addr, httpPort, d.origin.Addr, originPort)
+	d.printf("  requests served by the origin: %d/%d (one connection each)\n", lg.Served, lg.Requests)
+	if lg.Served > 0 {
+		d.printf("  latency of the served:         p50 %s  p90 %s  p99 %s  max %s\n", ms(lg.P50), ms(lg.P90), ms(lg.P99), ms(lg.Max))
+	}
+	d.printf("  statuses seen:                 %s\n", lg.StatusSummary())
+	if lg.FirstErr != "" {
+		d.printf("  first failure:                 %s\n", lg.FirstErr)
+	}
+	d.printf("  the origin answered %d requests in all, %d of them forwarded by the pipeline for %s (Via: rampart,\n"+
+		"    X-Forwarded-For): the readiness check, the baseline and the requests above\n",
+		r.OriginRequests, r.OriginForwarded, d.client.Addr)
+	d.printf("  the client's packets dropped by its own per-source buckets: %d\n", r.ClientRateDropped)
 
 	d.printf("\nfilter counters by reason (edge eth0, %s mode, every packet since attach):\n", r.Mode)
 	tw = tabwriter.NewWriter(d.w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -56,6 +69,9 @@ func (d *run) report() {
 	fmt.Fprintf(tw, "total\tpass\t%d\t\t\n", passed)
 	fmt.Fprintf(tw, "total\tdrop\t%d\t\t\n", dropped)
 	tw.Flush()
+	if r.Stats[xdp.ReasonAllowlist].Packets > 0 {
+		d.printf("allowlist: the origin's replies to the pipeline's connections (%s/32, added by the demo)\n", d.origin.Addr)
+	}
 	if r.Stats[xdp.ReasonNotServed].Packets > 0 {
 		d.printf("not_served: packets for no served address and port; besides any flood, the lan hosts' own IGMP reports land there\n")
 	}
@@ -63,8 +79,8 @@ func (d *run) report() {
 	if every > 0 {
 		d.printf("drop samples read from the ring: %d (1 in %d drops, per reason and CPU)\n", r.Samples, every)
 	}
-	verdict := "the legitimate client was served throughout"
-	if r.Legit.Failed > 0 || r.Legit.OK == 0 {
+	verdict := "every legitimate request was served by the origin through the pipeline"
+	if lg.Failed() > 0 || r.Baseline.Failed() > 0 {
 		verdict = "SOME LEGITIMATE REQUESTS FAILED"
 	}
 	d.printf("\nresult: %s; %d packets dropped in XDP before the edge's stack saw them, in %s\n",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -168,14 +169,16 @@ func (d *run) flood(ctx context.Context, fs []floodFrames) error {
 	return nil
 }
 
-// requests makes n HTTP requests to target from the client, each on a new
-// TCP connection, started evenly over window by a few workers.
+// requests makes n HTTP requests to target (the edge's pipeline) from the
+// client, each on a new TCP connection, started evenly over window by a
+// few workers.
 func (d *run) requests(ctx context.Context, target netip.AddrPort, n int, window time.Duration) Latency {
 	workers := min(clientConc, n)
 	interval := window / time.Duration(n)
 	type outcome struct {
-		took time.Duration
-		err  error
+		took   time.Duration
+		status int // 0: no response
+		err    error
 	}
 	results := make([][]outcome, workers)
 	done := make(chan struct{}, workers)
@@ -191,8 +194,8 @@ func (d *run) requests(ctx context.Context, target netip.AddrPort, n int, window
 						return ctx.Err()
 					}
 					t0 := time.Now()
-					err := get(ctx, target)
-					results[w] = append(results[w], outcome{time.Since(t0), err})
+					status, err := get(ctx, target)
+					results[w] = append(results[w], outcome{time.Since(t0), status, err})
 				}
 				return nil
 			})
@@ -204,54 +207,60 @@ func (d *run) requests(ctx context.Context, target netip.AddrPort, n int, window
 	for range workers {
 		<-done
 	}
-	var l Latency
+	l := Latency{Statuses: map[int]int{}}
 	var took []time.Duration
 	for _, rs := range results {
 		for _, r := range rs {
 			l.Requests++
+			if r.status == 0 {
+				l.NoAnswer++
+			} else {
+				l.Statuses[r.status]++
+			}
 			if r.err != nil {
-				l.Failed++
 				if l.FirstErr == "" {
 					l.FirstErr = r.err.Error()
 				}
 				continue
 			}
-			l.OK++
+			l.Served++
 			took = append(took, r.took)
 		}
 	}
-	l.P50, l.P99, l.Max = percentile(took, 50), percentile(took, 99), percentile(took, 100)
+	l.P50, l.P90, l.P99, l.Max = percentile(took, 50), percentile(took, 90), percentile(took, 99), percentile(took, 100)
 	return l
 }
 
-// get makes one HTTP/1.1 request on a fresh connection and checks the
-// answer. It runs on a thread inside the client's namespace, which is why
-// it dials itself: net/http's Transport dials on goroutines of its own.
-func get(ctx context.Context, target netip.AddrPort) error {
+// get makes one HTTP/1.1 request on a fresh connection and checks that the
+// origin's page came back: any other answer (a 502 from the edge, say) is
+// an error, with the status it had (0 when there was no response). It
+// runs on a thread inside the client's namespace, which is why it dials
+// itself: net/http's Transport dials on goroutines of its own.
+func get(ctx context.Context, target netip.AddrPort) (status int, err error) {
 	dialer := net.Dialer{Timeout: 3 * time.Second}
 	c, err := dialer.DialContext(ctx, "tcp", target.String())
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	req := "GET / HTTP/1.1\r\nHost: " + target.Addr().String() + "\r\nUser-Agent: rampart-demo\r\nConnection: close\r\n\r\n"
 	if _, err := io.WriteString(c, req); err != nil {
-		return fmt.Errorf("send request: %w", err)
+		return 0, fmt.Errorf("send request: %w", err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return fmt.Errorf("read response: %w", err)
+		return 0, fmt.Errorf("read response: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256))
 	if err != nil {
-		return fmt.Errorf("read body: %w", err)
+		return resp.StatusCode, fmt.Errorf("read body of a %s: %w", resp.Status, err)
 	}
-	if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
-		return fmt.Errorf("unexpected answer %s %q", resp.Status, body)
+	if resp.StatusCode != http.StatusOK || string(body) != originBody {
+		return resp.StatusCode, fmt.Errorf("not the origin's page: %s %q", resp.Status, body)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // percentile is the nearest-rank percentile of ds (p in 1..100).
@@ -281,16 +290,35 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
+// String is one line: served, latency, statuses, the first failure.
 func (l Latency) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d/%d requests ok, %d failed", l.OK, l.Requests, l.Failed)
-	if l.OK > 0 {
-		fmt.Fprintf(&b, ", latency p50 %s p99 %s max %s", ms(l.P50), ms(l.P99), ms(l.Max))
+	fmt.Fprintf(&b, "%d/%d requests served by the origin", l.Served, l.Requests)
+	if l.Served > 0 {
+		fmt.Fprintf(&b, ", latency p50 %s p90 %s p99 %s max %s", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
 	}
+	fmt.Fprintf(&b, "; statuses %s", l.StatusSummary())
 	if l.FirstErr != "" {
-		fmt.Fprintf(&b, " (first error: %s)", l.FirstErr)
+		fmt.Fprintf(&b, " (first failure: %s)", l.FirstErr)
 	}
 	return b.String()
+}
+
+// StatusSummary lists the responses by status, then those with none:
+// "200×198 502×2 no-answer×1".
+func (l Latency) StatusSummary() string {
+	codes := slices.Sorted(maps.Keys(l.Statuses))
+	parts := make([]string, 0, len(codes)+1)
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d×%d", c, l.Statuses[c]))
+	}
+	if l.NoAnswer > 0 {
+		parts = append(parts, fmt.Sprintf("no-answer×%d", l.NoAnswer))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
