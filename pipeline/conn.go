@@ -360,6 +360,7 @@ func (cc *clientConn) closeNow() {
 		cc.lingerUntil = cc.loop.now.Add(cc.loop.e.cfg.IdleTimeout)
 		cc.pauseSelf(nil)
 		cc.loop.lingering = append(cc.loop.lingering, cc)
+		cc.loop.e.addWaiting(1)
 		return
 	}
 	if cc.inTraffic {

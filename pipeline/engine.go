@@ -61,6 +61,8 @@ type Engine struct {
 	stopped   chan struct{}
 	runErr    error
 	startOnce sync.Once
+	kick      chan struct{} // wakes the ticker when a loop pauses a connection
+	waiting   atomic.Int64  // paused and lingering connections over all loops
 }
 
 // New validates the configuration and prepares an engine; Start runs it.
@@ -94,6 +96,7 @@ func New(opts Options) (*Engine, error) {
 		listenerConns: make([]atomic.Int64, len(addrs)),
 		listenerIndex: make(map[netip.AddrPort]int, len(addrs)),
 		booted:        make(chan gnet.Engine, 1),
+		kick:          make(chan struct{}, 1),
 		stopped:       make(chan struct{}),
 	}
 	if e.log == nil {
@@ -285,9 +288,13 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
+// OnTick runs once, on gnet's ticker goroutine, which gnet starts only
+// after every loop is registered: the first point where the loops can be
+// read without racing gnet. It creates (and pins) every loop, then hands
+// ticking to the engine's own ticker and sleeps for good.
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	e := h.e
-	h.e.startOnce.Do(func() {
+	e.startOnce.Do(func() {
 		e.gloopsMu.Lock()
 		eng := *e.bootEngine
 		e.gloopsMu.Unlock()
@@ -302,17 +309,43 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		e.gloopsMu.Unlock()
 		// Create (and pin) every loop before reporting the engine started.
 		e.eachLoop(func(*loop) {})
+		go e.runTicker(gl)
 		e.booted <- eng
 	})
-	e.gloopsMu.Lock()
-	gl := e.gloops
-	e.gloopsMu.Unlock()
-	for _, el := range gl {
-		if l, _ := e.loopIndexed(el); l != nil {
-			_ = el.Execute(context.Background(), l.tickRunnable)
+	return 24 * time.Hour, gnet.None
+}
+
+// fastTick is the tick while a connection waits for its peer to drain:
+// resuming it is what limits a transfer to a client slower than its origin
+// (half the buffer limit per tick), so it must not wait a whole tick.
+const fastTick = time.Millisecond
+
+// runTicker drives every loop's timer wheel and paused connections: every
+// Tick, or every fastTick while any loop has a paused or lingering
+// connection. A loop that pauses one kicks it awake.
+func (e *Engine) runTicker(gl []gnet.EventLoop) {
+	t := time.NewTimer(e.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopped:
+			return
+		case <-e.kick:
+		case <-t.C:
 		}
+		for _, el := range gl {
+			if l, _ := e.loopIndexed(el); l != nil {
+				if err := el.Execute(context.Background(), l.tickRunnable); err != nil {
+					return // the engine is shutting down
+				}
+			}
+		}
+		d := e.cfg.Tick
+		if e.waiting.Load() > 0 {
+			d = min(d, fastTick)
+		}
+		t.Reset(d)
 	}
-	return e.cfg.Tick, gnet.None
 }
 
 func (e *Engine) loopIndexed(el gnet.EventLoop) (*loop, error) {

@@ -117,6 +117,18 @@ func (l *loop) pause(self pausable, other Peer) {
 		}
 	}
 	l.paused = append(l.paused, pausedPeer{self: self, other: other})
+	l.e.addWaiting(1)
+}
+
+// addWaiting counts connections the ticker must look at soon and, on the
+// first, wakes it from its slow tick.
+func (e *Engine) addWaiting(n int64) {
+	if e.waiting.Add(n) == n && n > 0 {
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (l *loop) resumeDrained() {
@@ -135,6 +147,7 @@ func (l *loop) resumeDrained() {
 	for i := len(kept); i < len(l.paused); i++ {
 		l.paused[i] = pausedPeer{}
 	}
+	l.e.addWaiting(int64(len(kept) - len(l.paused)))
 	l.paused = kept
 	for _, p := range ready {
 		p.self.resumeReading()
@@ -162,6 +175,7 @@ func (l *loop) closeDrained(now time.Time) {
 	for i := len(kept); i < len(l.lingering); i++ {
 		l.lingering[i] = nil
 	}
+	l.e.addWaiting(int64(len(kept) - len(l.lingering)))
 	l.lingering = kept
 }
 

@@ -29,7 +29,7 @@ type edge struct {
 	engine *pipeline.Engine
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,11 +39,11 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startEdge(t *testing.T, settings zone.Settings, origins ...string) *edge {
+func startEdge(t testing.TB, settings zone.Settings, origins ...string) *edge {
 	return startEdgeWith(t, nil, settings, origins...)
 }
 
-func startEdgeWith(t *testing.T, configure func(*pipeline.Config), settings zone.Settings, origins ...string) *edge {
+func startEdgeWith(t testing.TB, configure func(*pipeline.Config), settings zone.Settings, origins ...string) *edge {
 	t.Helper()
 	zc := zone.Config{Zones: []zone.Spec{{Name: "site", Hosts: []string{"site.example"}, Origins: origins, Settings: settings}}}
 	table, err := zone.NewTable(zc)
@@ -79,7 +79,7 @@ func startEdgeWith(t *testing.T, configure func(*pipeline.Config), settings zone
 	return &edge{addr: cfg.Listeners[0], engine: e}
 }
 
-func originServer(t *testing.T, h http.HandlerFunc, configure ...func(*http.Server)) *httptest.Server {
+func originServer(t testing.TB, h http.HandlerFunc, configure ...func(*http.Server)) *httptest.Server {
 	t.Helper()
 	s := httptest.NewUnstartedServer(h)
 	for _, c := range configure {
