@@ -36,6 +36,7 @@ type clientConn struct {
 	inTraffic   bool // inside this connection's own OnTraffic
 	wantClose   bool // close when control returns to gnet
 	paused      bool
+	inputPaused bool // paused for its own input, not for a peer
 	lingering   bool
 	lingerUntil time.Time
 	listener    int
@@ -142,9 +143,11 @@ func (cc *clientConn) onTraffic() gnet.Action {
 			cc.x.parked.ClientData(&cc.x)
 		}
 		if !cc.closed && !cc.paused && cc.state == stParked && len(cc.Input()) > cc.loop.e.cfg.MaxBufferedBytes {
-			// Pipelined requests beyond the limit wait for the current
-			// exchange instead of piling up.
+			// Input beyond the limit (a body the stage cannot take yet,
+			// or pipelined requests) waits instead of piling up; reading
+			// resumes when the stage consumes it or the exchange ends.
 			cc.pauseSelf(nil)
+			cc.inputPaused = true
 		}
 	case stClosing:
 		cc.c.Discard(-1)
@@ -213,16 +216,28 @@ func (cc *clientConn) run(headLen int) {
 		return
 	}
 	for _, s := range e.stages {
-		switch s.Serve(x) {
+		action := s.Serve(x)
+		if cc.closed || cc.state == stClosing || !cc.inFlight {
+			// The exchange ended inside Serve: a stage failed it
+			// (Exchange.Fail clears parked), or a write made gnet close the
+			// connection, which a parking stage must still hear of.
+			if action == Park && cc.closed && x.parked != nil {
+				p := x.parked
+				x.parked = nil
+				p.ClientClosed(x)
+			}
+			return
+		}
+		switch action {
 		case Continue:
 			continue
 		case Respond:
 			cc.respond()
 			return
 		case Park:
-			cc.c.Discard(headLen)
+			cc.Consume(headLen)
 			cc.state = stParked
-			if x.parked != nil && !cc.closed && len(cc.Input()) > 0 {
+			if x.parked != nil && len(cc.Input()) > 0 {
 				x.parked.ClientData(x)
 			}
 			return
@@ -242,19 +257,23 @@ func (cc *clientConn) respond() {
 	l := cc.loop
 	x := &cc.x
 	req := cc.req
-	cc.c.Discard(x.HeadLength)
+	// Everything read from the request happens before its head is
+	// discarded: the bytes may go back to gnet's shared pools.
+	head := isHead(req.Method)
 	// An unread request body would be taken for the next request.
 	if req.Chunked || req.ContentLength > 0 {
 		x.Close = true
 	}
 	keep := req.KeepAlive && !x.Close && !l.e.draining.Load()
+	cc.Consume(x.HeadLength)
 	buf := l.scratch[:0]
-	hs := x.Header
+	hs := append(l.headers[:0], x.Header...)
 	if !keep {
 		hs = append(hs, http1.Header{Name: connectionName, Value: closeValue})
 	}
+	l.headers = hs
 	body := x.Body
-	if isHead(req.Method) {
+	if head {
 		buf = http1.AppendResponseHead(buf, x.Status, int64(len(body)), hs...)
 		body = nil
 	} else {
@@ -313,9 +332,14 @@ func (cc *clientConn) finish(keepAlive bool) {
 
 // abort closes the connection of a parked exchange that cannot complete.
 func (cc *clientConn) abort() {
+	// The stage is done with the exchange: onClose must not hand it back.
+	cc.x.parked = nil
 	if cc.inFlight {
 		cc.inFlight = false
 		cc.loop.e.inFlight.Add(-1)
+	}
+	if !cc.closed {
+		cc.state = stClosing
 	}
 	cc.closeNow()
 }
@@ -326,6 +350,7 @@ func (cc *clientConn) fail(status int, reason string) {
 		cc.abort()
 		return
 	}
+	cc.x.parked = nil
 	l := cc.loop
 	l.scratch = http1.AppendErrorResponse(l.scratch[:0], &http1.Error{Status: status, Reason: reason})
 	cc.countError()
@@ -477,8 +502,19 @@ func (cc *clientConn) Input() []byte {
 }
 
 func (cc *clientConn) Consume(n int) {
-	if !cc.closed {
-		cc.c.Discard(n)
+	if cc.closed {
+		return
+	}
+	cc.c.Discard(n)
+	if cc.inputPaused && len(cc.Input()) <= cc.loop.e.cfg.MaxBufferedBytes/2 {
+		// A parked stage took what was waiting (a request body, say):
+		// read again, without re-entering the stage, which is consuming
+		// right now.
+		cc.inputPaused = false
+		cc.paused = false
+		if err := cc.loop.poll.resume(cc.fd, cc.c.OutboundBuffered() > 0); err != nil {
+			cc.loop.e.log.Warn("pipeline: resume", "err", err)
+		}
 	}
 }
 
@@ -526,6 +562,7 @@ func (cc *clientConn) resumeReading() {
 		return
 	}
 	cc.paused = false
+	cc.inputPaused = false
 	if err := cc.loop.poll.resume(cc.fd, cc.c.OutboundBuffered() > 0); err != nil {
 		cc.loop.e.log.Warn("pipeline: resume", "err", err)
 	}

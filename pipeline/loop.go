@@ -8,6 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/rampart-edge/rampart/internal/http1"
 	"github.com/rampart-edge/rampart/pipeline/steer"
 )
 
@@ -22,12 +23,13 @@ type loop struct {
 	tickRunnable gnet.RunnableFunc
 	now          time.Time
 
-	conns     connList      // every open client connection
-	free      []*clientConn // recycled at the next tick, never inside a callback
-	dead      []*clientConn // closed this tick
-	paused    []pausedPeer  // peers waiting for another to drain
-	lingering []*clientConn // closing once their output has drained
-	scratch   []byte        // response heads are built here
+	conns     connList       // every open client connection
+	free      []*clientConn  // recycled at the next tick, never inside a callback
+	dead      []*clientConn  // closed this tick
+	paused    []pausedPeer   // peers waiting for another to drain
+	lingering []*clientConn  // closing once their output has drained
+	scratch   []byte         // response heads are built here
+	headers   []http1.Header // a stage's response headers plus the runner's
 }
 
 type pausedPeer struct {
@@ -93,6 +95,15 @@ func (l *loop) Cancel(t *Timer) { l.wheel.Cancel(t) }
 func (l *loop) tick() {
 	now := time.Now()
 	l.now = now
+	// Connections closed before this tick are no longer referenced by gnet
+	// or a callback in progress, and the paused and lingering lists drop
+	// them below before anything can reuse them (accepts do not run
+	// inside a tick).
+	for i, cc := range l.dead {
+		l.free = append(l.free, cc)
+		l.dead[i] = nil
+	}
+	l.dead = l.dead[:0]
 	l.wheel.Advance(now)
 	if len(l.paused) > 0 {
 		l.resumeDrained()
@@ -100,13 +111,6 @@ func (l *loop) tick() {
 	if len(l.lingering) > 0 {
 		l.closeDrained(now)
 	}
-	// Connections closed since the last tick are no longer referenced by
-	// gnet or any callback in progress; now they can be reused.
-	for i, cc := range l.dead {
-		l.free = append(l.free, cc)
-		l.dead[i] = nil
-	}
-	l.dead = l.dead[:0]
 	l.e.metrics.setLoopState(l.idx, l.conns.n, l.wheel.Armed())
 }
 

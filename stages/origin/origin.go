@@ -103,6 +103,7 @@ func (ls *loopState) getTask() *task {
 	if n := len(ls.free); n > 0 {
 		t := ls.free[n-1]
 		ls.free = ls.free[:n-1]
+		t.free = false
 		return t
 	}
 	t := &task{ls: ls, head: make([]byte, 0, 2<<10), resp: http1.NewResponse(ls.s.opts.Limits)}
@@ -111,8 +112,15 @@ func (ls *loopState) getTask() *task {
 }
 
 func (ls *loopState) putTask(t *task) {
+	if t.free {
+		// Two owners releasing one task would hand it to two exchanges.
+		ls.s.log.Error("origin: task released twice", "loop", ls.loop.Index())
+		return
+	}
+	t.free = true
 	ls.loop.Cancel(&t.timer)
 	t.x, t.zone, t.origin, t.pool, t.up, t.dial = nil, nil, nil, nil, nil, nil
+	t.fresh, t.headPending = false, false
 	t.gen++
 	ls.free = append(ls.free, t)
 }

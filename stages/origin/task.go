@@ -50,6 +50,8 @@ type task struct {
 	idempot     bool
 	hasBody     bool
 	inServe     bool // connect runs synchronously inside Stage.Serve
+	fresh       bool // a retry: dial, do not take a pooled connection
+	free        bool // on the loop's free list
 	headPending bool // the response head sits in the loop's scratch buffer
 	keepAlive   bool // toward the client
 	clientMinor int
@@ -113,7 +115,7 @@ func (t *task) connect() {
 	t.origin = o
 	t.pool = ls.pool(t.zone, o)
 	t.phase = phaseConnecting
-	if up := t.pool.take(); up != nil {
+	if up := t.takePooled(); up != nil {
 		ls.s.metrics.reused.Inc()
 		t.attach(up)
 		return
@@ -128,6 +130,15 @@ func (t *task) connect() {
 		return
 	}
 	t.startDial()
+}
+
+// takePooled returns an idle connection unless this attempt is a retry,
+// which must not meet another connection the origin may have closed.
+func (t *task) takePooled() pipeline.Upstream {
+	if t.fresh {
+		return nil
+	}
+	return t.pool.take()
 }
 
 func (t *task) startDial() {
@@ -147,7 +158,8 @@ func (t *task) attach(up pipeline.Upstream) {
 	t.timer.Kind = timerResponse
 	t.ls.loop.Schedule(&t.timer, t.zone.Settings.ResponseTimeout)
 	if err := up.Write(t.head); err != nil {
-		t.upstreamBroke(err)
+		// gnet closed the connection inside Write, and UpstreamClosed
+		// has already retried or failed the request.
 		return
 	}
 	// Inside Serve the client's input still starts with the request head;
@@ -189,10 +201,12 @@ func (t *task) pumpRequest() {
 	}
 	if n > 0 {
 		if err := t.up.Write(in[:n]); err != nil {
-			t.upstreamBroke(err)
-			return
+			return // handled by UpstreamClosed, inside Write
 		}
 		client.Consume(n)
+		// The origin is reading: the response timer measures silence,
+		// and a long upload is not silence.
+		t.ls.loop.Schedule(&t.timer, t.zone.Settings.ResponseTimeout)
 	}
 	if !t.reqDone && t.up.OverLimit() {
 		client.PauseUntilDrained(t.up)
@@ -208,13 +222,14 @@ func (t *task) ClientData(*pipeline.Exchange) {
 
 // ClientClosed implements pipeline.ParkedHandler.
 func (t *task) ClientClosed(*pipeline.Exchange) {
-	// Whatever the origin was doing for this client is of no use now; a
-	// connection mid-response cannot be reused.
-	if t.up != nil {
-		t.up.SetHandler(discard{})
-		t.up.Close()
+	if t.x == nil {
+		return
 	}
-	if t.pool != nil && t.phase == phaseConnecting {
+	// Whatever the origin was doing for this client is of no use now; a
+	// connection mid-response cannot be reused. A dial in progress
+	// brings its connection to the pool (dialing.current fails).
+	t.closeUpstream()
+	if t.pool != nil && t.phase == phaseConnecting && t.dial == nil {
 		t.pool.unwait(t)
 	}
 	t.x = nil
@@ -327,11 +342,9 @@ func (t *task) flushHead() bool {
 		return true
 	}
 	t.headPending = false
-	if err := t.x.Client().Write(t.ls.scratch); err != nil {
-		t.closeUpstream()
-		return false
-	}
-	return true
+	// A failed write closed the client inside Write, and ClientClosed
+	// has already released the task and its origin connection.
+	return t.x.Client().Write(t.ls.scratch) == nil
 }
 
 // relayBody forwards the response body the origin sent so far.
@@ -377,8 +390,7 @@ func (t *task) relayBody(u pipeline.Upstream) {
 		}
 		if produced > 0 {
 			if err := client.Write(ls.scratch[:produced]); err != nil {
-				t.closeUpstream()
-				return
+				return // ClientClosed ran inside Write
 			}
 			t.respBytes += produced
 		}
@@ -407,8 +419,7 @@ func (t *task) relayBody(u pipeline.Upstream) {
 	}
 	if n > 0 {
 		if err := client.Write(in[:n]); err != nil {
-			t.closeUpstream()
-			return
+			return // ClientClosed ran inside Write
 		}
 		u.Consume(n)
 		t.respBytes += n
@@ -471,6 +482,9 @@ func (t *task) UpstreamClosed(u pipeline.Upstream, err error) {
 
 // upstreamBroke handles a connection lost before the response ended.
 func (t *task) upstreamBroke(err error) {
+	if t.x == nil {
+		return
+	}
 	if t.up != nil {
 		t.closeUpstream()
 	}
@@ -482,6 +496,7 @@ func (t *task) upstreamBroke(err error) {
 		// most often a pooled connection the origin had just closed.
 		t.ls.s.metrics.retries.Inc()
 		t.tried = 0
+		t.fresh = true // another pooled connection may be as stale
 		t.connect()
 	default:
 		t.fail(502, "origin closed the connection")
@@ -497,11 +512,13 @@ func (t *task) Expire(tm *pipeline.Timer) {
 	case timerConnect:
 		t.ls.s.metrics.connectTimeouts.Inc()
 		if t.dial != nil {
+			// The origin did not accept in time: that counts against
+			// it. Waiting for a slot of a busy pool does not.
 			t.dial = nil
+			t.origin.MarkFailure()
 		} else {
 			t.pool.unwait(t)
 		}
-		t.origin.MarkFailure()
 		t.tryNextOrigin()
 	case timerClientStall:
 		t.ls.s.metrics.clientStalls.Inc()
