@@ -37,6 +37,8 @@ type clientConn struct {
 	wantClose   bool // close when control returns to gnet
 	paused      bool
 	inputPaused bool // paused for its own input, not for a peer
+	lingerRead  bool // close by half-closing and reading until the client closes
+	shutWrite   bool // the half-close is done
 	lingering   bool
 	lingerUntil time.Time
 	listener    int
@@ -267,6 +269,7 @@ func (cc *clientConn) respond() {
 	// An unread request body would be taken for the next request.
 	if req.Chunked || req.ContentLength > 0 {
 		x.Close = true
+		cc.lingerRead = true
 	}
 	keep := req.KeepAlive && !x.Close && !l.e.draining.Load()
 	cc.Consume(x.HeadLength)
@@ -368,6 +371,8 @@ func (cc *clientConn) fail(status int, reason string) {
 
 func (cc *clientConn) writeAndClose(p []byte) {
 	cc.state = stClosing
+	// The client may still be sending what was refused.
+	cc.lingerRead = true
 	if err := cc.Write(p); err != nil {
 		return
 	}
@@ -381,15 +386,23 @@ func (cc *clientConn) closeNow() {
 	if cc.closed {
 		return
 	}
-	if !cc.lingering && cc.c.OutboundBuffered() > 0 {
-		// gnet's close gives up on output the socket cannot take at once;
-		// a response still draining to a slow client would lose its tail.
+	if !cc.lingering && (cc.c.OutboundBuffered() > 0 || cc.lingerRead) {
+		// gnet's close gives up on output the socket cannot take at once,
+		// so a response still draining to a slow client would lose its
+		// tail; and closing with unread input makes the kernel send a
+		// reset that can destroy a response the client has not read yet
+		// (a 413 or 400 sent while the client still uploads). So: drain,
+		// then half-close and read (discarding) until the client closes,
+		// both bounded in time.
+		l := cc.loop
 		cc.lingering = true
 		cc.state = stClosing
-		cc.lingerUntil = cc.loop.now.Add(cc.loop.e.cfg.IdleTimeout)
-		cc.pauseSelf(nil)
-		cc.loop.lingering = append(cc.loop.lingering, cc)
-		cc.loop.e.addWaiting(1)
+		cc.lingerUntil = l.now.Add(l.e.cfg.IdleTimeout)
+		if !cc.lingerRead {
+			cc.pauseSelf(nil)
+		}
+		l.lingering = append(l.lingering, cc)
+		l.e.addWaiting(1)
 		return
 	}
 	if cc.inTraffic {

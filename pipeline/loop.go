@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/rampart-edge/rampart/internal/http1"
 	"github.com/rampart-edge/rampart/pipeline/steer"
@@ -23,13 +24,14 @@ type loop struct {
 	tickRunnable gnet.RunnableFunc
 	now          time.Time
 
-	conns     connList       // every open client connection
-	free      []*clientConn  // recycled at the next tick, never inside a callback
-	dead      []*clientConn  // closed this tick
-	paused    []pausedPeer   // peers waiting for another to drain
-	lingering []*clientConn  // closing once their output has drained
-	scratch   []byte         // response heads are built here
-	headers   []http1.Header // a stage's response headers plus the runner's
+	conns      connList       // every open client connection
+	free       []*clientConn  // recycled at the next tick, never inside a callback
+	dead       []*clientConn  // closed this tick
+	paused     []pausedPeer   // peers waiting for another to drain
+	lingering  []*clientConn  // closing once their output has drained
+	halfClosed []*clientConn  // shut for writing; read until the client closes
+	scratch    []byte         // response heads are built here
+	headers    []http1.Header // a stage's response headers plus the runner's
 }
 
 type pausedPeer struct {
@@ -108,7 +110,7 @@ func (l *loop) tick() {
 	if len(l.paused) > 0 {
 		l.resumeDrained()
 	}
-	if len(l.lingering) > 0 {
+	if len(l.lingering) > 0 || len(l.halfClosed) > 0 {
 		l.closeDrained(now)
 	}
 	l.e.metrics.setLoopState(l.idx, l.conns.n, l.wheel.Armed())
@@ -165,15 +167,33 @@ func isClosedPeer(p Peer) bool {
 	return false
 }
 
+// lingerRead bounds how long a half-closed connection is read (and
+// discarded) while waiting for the client to close.
+const lingerRead = 2 * time.Second
+
 func (l *loop) closeDrained(now time.Time) {
 	kept := l.lingering[:0]
 	for _, cc := range l.lingering {
 		switch {
 		case cc.closed:
-		case cc.Pending() == 0 || now.After(cc.lingerUntil):
+		case now.After(cc.lingerUntil):
+			cc.lingerRead = false
 			cc.closeNow()
-		default:
+		case cc.Pending() > 0:
 			kept = append(kept, cc)
+		case cc.lingerRead:
+			// Output is out: half-close so the client sees the end, and
+			// wait (at the normal tick) for its close.
+			if err := unix.Shutdown(cc.fd, unix.SHUT_WR); err != nil {
+				cc.lingerRead = false
+				cc.closeNow()
+				continue
+			}
+			cc.shutWrite = true
+			cc.lingerUntil = now.Add(min(lingerRead, l.e.cfg.IdleTimeout))
+			l.halfClosed = append(l.halfClosed, cc)
+		default:
+			cc.closeNow()
 		}
 	}
 	for i := len(kept); i < len(l.lingering); i++ {
@@ -181,6 +201,23 @@ func (l *loop) closeDrained(now time.Time) {
 	}
 	l.e.addWaiting(int64(len(kept) - len(l.lingering)))
 	l.lingering = kept
+	// Half-closed connections end when the client closes (gnet sees the
+	// end of input) or when their time is up; they need no fast tick.
+	open := l.halfClosed[:0]
+	for _, cc := range l.halfClosed {
+		switch {
+		case cc.closed:
+		case now.After(cc.lingerUntil):
+			cc.lingerRead = false
+			cc.closeNow()
+		default:
+			open = append(open, cc)
+		}
+	}
+	for i := len(open); i < len(l.halfClosed); i++ {
+		l.halfClosed[i] = nil
+	}
+	l.halfClosed = open
 }
 
 // closeIdle closes connections that wait for a request, for shutdown.

@@ -528,3 +528,38 @@ func TestProxyPoolLimitQueuesRequests(t *testing.T) {
 		t.Fatalf("origin saw %d concurrent requests with max_conns_per_origin=1", p)
 	}
 }
+
+// TestEarlyResponseSurvivesUnreadUpload: the edge refuses a request whose
+// body it will not read (unknown host) while the client is still
+// uploading; closing at once would reset the connection and could destroy
+// the response. The client must read the whole 421.
+func TestEarlyResponseSurvivesUnreadUpload(t *testing.T) {
+	o := originServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	e := startEdge(t, fast(), hostport(o))
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		const size = 4 << 20
+		fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: elsewhere.example\r\nContent-Length: %d\r\n\r\n", size)
+		go func() {
+			chunk := bytes.Repeat([]byte("u"), 64<<10)
+			for sent := 0; sent < size; sent += len(chunk) {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("attempt %d: response lost: %v", i, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		c.Close()
+		if err != nil || resp.StatusCode != 421 || len(b) == 0 {
+			t.Fatalf("attempt %d: %d %q %v", i, resp.StatusCode, b, err)
+		}
+	}
+}
