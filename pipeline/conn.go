@@ -277,6 +277,9 @@ func (cc *clientConn) respond() {
 	hs := append(l.headers[:0], x.Header...)
 	if !keep {
 		hs = append(hs, http1.Header{Name: connectionName, Value: closeValue})
+	} else if req.Minor == 0 {
+		// An HTTP/1.0 client keeps the connection only when told so.
+		hs = append(hs, http1.Header{Name: connectionName, Value: keepAliveValue})
 	}
 	l.headers = hs
 	body := x.Body
@@ -300,6 +303,7 @@ func (cc *clientConn) respond() {
 var (
 	connectionName = []byte("Connection")
 	closeValue     = []byte("close")
+	keepAliveValue = []byte("keep-alive")
 )
 
 func isHead(m []byte) bool { return len(m) == 4 && string(m) == "HEAD" }

@@ -249,3 +249,26 @@ func TestEngineConnectionLimits(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestEngineHTTP10KeepAlive(t *testing.T) {
+	cfg := testConfig(t)
+	startEngine(t, cfg, &helloStage{body: []byte("ok")})
+	c, err := net.Dial("tcp", cfg.Listeners[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	for i := 0; i < 3; i++ {
+		c.Write([]byte("GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n"))
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.ReadAll(resp.Body)
+		if resp.Header.Get("Connection") != "keep-alive" {
+			t.Fatalf("request %d: Connection %q, want keep-alive", i, resp.Header.Get("Connection"))
+		}
+	}
+}

@@ -84,6 +84,11 @@ func (p *pool) unwait(t *task) {
 func (p *pool) closed() {
 	p.open--
 	p.serveWaiter()
+	if p.open == 0 && len(p.waiters) == 0 && len(p.idle) == 0 {
+		// An origin a reload removed would otherwise keep its pool
+		// forever; a live one gets a new pool on its next request.
+		delete(p.ls.pools, p.origin)
+	}
 }
 
 func (p *pool) serveWaiter() {

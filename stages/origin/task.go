@@ -27,8 +27,9 @@ const (
 )
 
 var (
-	getMethod  = []byte("GET")
-	headMethod = []byte("HEAD")
+	keepAliveField = []byte("Connection: keep-alive\r\n\r\n")
+	getMethod      = []byte("GET")
+	headMethod     = []byte("HEAD")
 )
 
 // task is one exchange on its way through an origin. Tasks are recycled
@@ -317,7 +318,16 @@ func (t *task) readHead(u pipeline.Upstream) bool {
 			return false
 		}
 		ls := t.ls
+		if t.clientMinor == 0 {
+			// Transfer codings mean nothing to an HTTP/1.0 client, even
+			// as metadata of a HEAD or 304 response.
+			t.resp.Chunked = false
+		}
 		ls.scratch = http1.AppendForwardedResponse(ls.scratch[:0], t.resp, ls.s.opts.Via, !t.keepAlive)
+		if t.keepAlive && t.clientMinor == 0 {
+			// An HTTP/1.0 client keeps the connection only when told so.
+			ls.scratch = append(ls.scratch[:len(ls.scratch)-2], keepAliveField...)
+		}
 		u.Consume(n)
 		t.phase = phaseBody
 		t.origin.MarkSuccess()
