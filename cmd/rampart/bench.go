@@ -31,7 +31,7 @@ line of stdout. Progress logs go to stderr.`,
 	}
 	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print one JSON object on stdout instead of a table")
 	cmd.PersistentFlags().IntVar(&f.rounds, "rounds", 5, "interleaved rounds; figures are medians over rounds")
-	cmd.AddCommand(newBenchXDPCmd(&f), newBenchFlowtableCmd(&f), newBenchHTTPCmd(&f))
+	cmd.AddCommand(newBenchXDPCmd(&f), newBenchFlowtableCmd(&f), newBenchHTTPCmd(&f), newBenchKeylessCmd(&f))
 	return cmd
 }
 
