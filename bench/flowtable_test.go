@@ -62,8 +62,11 @@ func TestRunFlowtable(t *testing.T) {
 	if got.RatioVsSyncMap == nil || *got.RatioVsSyncMap <= 0 || got.RatioVsRWMutexMap == nil || *got.RatioVsRWMutexMap <= 0 {
 		t.Errorf("ratios missing or not positive: %s", buf.String())
 	}
-	if got.AllocsPerOp == nil || *got.AllocsPerOp != 0 {
-		t.Errorf("allocs_per_op missing or not 0 for the table: %s", buf.String())
+	// The count is the process's mallocs over the run divided by its
+	// operations: goroutines other tests of this package left winding down
+	// (servers, clients) can add a few. One per op would read 1.
+	if got.AllocsPerOp == nil || *got.AllocsPerOp > 0.01 {
+		t.Errorf("allocs_per_op missing or above 0.01 for the table: %s", buf.String())
 	}
 	if got.BytesPerFlow == nil || *got.BytesPerFlow <= 0 {
 		t.Errorf("bytes_per_flow missing or not positive")
