@@ -61,6 +61,7 @@ type Engine struct {
 	stopped   chan struct{}
 	runErr    error
 	startOnce sync.Once
+	bootErr   error         // set before the engine is reported booted
 	kick      chan struct{} // wakes the ticker when a loop pauses a connection
 	waiting   atomic.Int64  // paused and lingering connections over all loops
 }
@@ -136,6 +137,14 @@ func (e *Engine) Start() error {
 	}()
 	select {
 	case eng := <-e.booted:
+		if e.bootErr != nil {
+			// Without its loops' state the engine would run with no
+			// timers and no backpressure: refuse to serve.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = eng.Stop(ctx)
+			return fmt.Errorf("pipeline: %w", e.bootErr)
+		}
 		if e.cfg.Steering == "cpu" {
 			if err := e.attachSteering(eng); err != nil {
 				e.log.Warn("cpu steering unavailable; the kernel's reuseport hash picks loops", "err", err)
@@ -300,7 +309,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		e.gloopsMu.Unlock()
 		gl, err := gnetLoops(eng)
 		if err != nil {
-			e.log.Error("pipeline: cannot reach gnet loops; timers will not run", "err", err)
+			e.bootErr = fmt.Errorf("cannot reach gnet's event loops (is gnet still v2.9.4?): %w", err)
 			e.booted <- eng
 			return
 		}
@@ -309,6 +318,17 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		e.gloopsMu.Unlock()
 		// Create (and pin) every loop before reporting the engine started.
 		e.eachLoop(func(*loop) {})
+		for i := range e.loops {
+			if e.loops[i].Load() == nil {
+				var why error = errors.New("gnet has fewer loops than configured")
+				if i < len(gl) {
+					_, why = gnetPollerFD(gl[i])
+				}
+				e.bootErr = fmt.Errorf("event loop %d has no state (is gnet still v2.9.4?): %v", i, why)
+				e.booted <- eng
+				return
+			}
+		}
 		go e.runTicker(gl)
 		e.booted <- eng
 	})
