@@ -112,6 +112,7 @@ func TestEngineServesKeepAliveAndPipelined(t *testing.T) {
 
 func TestEngineRejectsMalformedAndTimesOut(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.MaxBodyBytes = 1000
 	startEngine(t, cfg, &helloStage{body: []byte("ok")})
 	cases := []struct {
 		name, req string
@@ -122,6 +123,12 @@ func TestEngineRejectsMalformedAndTimesOut(t *testing.T) {
 		{"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400},
 		{"no host", "GET / HTTP/1.1\r\n\r\n", 400},
 		{"too long line", "GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: a\r\n\r\n", 414},
+		{"too many headers", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-A: b\r\n", 101) + "\r\n", 431},
+		{"header section too large", "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("b", 33<<10) + "\r\n\r\n", 431},
+		{"body over max_body_bytes", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n", 413},
+		{"non-numeric Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1e3\r\n\r\n", 400},
+		{"CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 501},
+		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
