@@ -55,23 +55,7 @@ func AppendForwardedRequest(dst []byte, r *Request, clientIP netip.Addr, proto, 
 		dst = append(dst, " HTTP/1.1\r\n"...)
 	}
 
-	hasConnection := false
-	for i := range r.Headers {
-		if equalFold(r.Headers[i].Name, "connection") {
-			hasConnection = true
-			break
-		}
-	}
-	for i := range r.Headers {
-		h := &r.Headers[i]
-		if skipForward(h.Name) || hasConnection && namedInConnection(r.Headers, h.Name) {
-			continue
-		}
-		dst = append(dst, h.Name...)
-		dst = append(dst, ": "...)
-		dst = append(dst, h.Value...)
-		dst = append(dst, "\r\n"...)
-	}
+	dst = appendEndToEnd(dst, r.Headers, skipForward)
 
 	if len(r.Host) > 0 {
 		dst = append(dst, "Host: "...)
@@ -172,23 +156,7 @@ func AppendForwardedResponse(dst []byte, r *Response, via string, closeConn bool
 	dst = append(dst, r.Reason...)
 	dst = append(dst, "\r\n"...)
 
-	hasConnection := false
-	for i := range r.Headers {
-		if equalFold(r.Headers[i].Name, "connection") {
-			hasConnection = true
-			break
-		}
-	}
-	for i := range r.Headers {
-		h := &r.Headers[i]
-		if skipForwardResponse(h.Name) || hasConnection && namedInConnection(r.Headers, h.Name) {
-			continue
-		}
-		dst = append(dst, h.Name...)
-		dst = append(dst, ": "...)
-		dst = append(dst, h.Value...)
-		dst = append(dst, "\r\n"...)
-	}
+	dst = appendEndToEnd(dst, r.Headers, skipForwardResponse)
 
 	dst = append(dst, "Via: "...)
 	dst = appendExisting(dst, r.Headers, "via")
@@ -368,4 +336,27 @@ func equalFoldBytes(a, b []byte) bool {
 		}
 	}
 	return true
+}
+
+// appendEndToEnd appends the fields of hs a proxy passes on: all but those
+// skip names and those the message's Connection field names (hop-by-hop).
+func appendEndToEnd(dst []byte, hs []Header, skip func(name []byte) bool) []byte {
+	hasConnection := false
+	for i := range hs {
+		if equalFold(hs[i].Name, "connection") {
+			hasConnection = true
+			break
+		}
+	}
+	for i := range hs {
+		h := &hs[i]
+		if skip(h.Name) || hasConnection && namedInConnection(hs, h.Name) {
+			continue
+		}
+		dst = append(dst, h.Name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, h.Value...)
+		dst = append(dst, "\r\n"...)
+	}
+	return dst
 }
