@@ -198,42 +198,10 @@ func positioned(file string, root *yaml.Node, err error) error {
 			out = append(out, &FieldError{File: file, Line: 1, Column: 1, Msg: e.Error()})
 			continue
 		}
-		n := find(root, p.Path)
+		n := check.YAMLNode(root, p.Path)
 		out = append(out, &FieldError{File: file, Line: n.Line, Column: n.Column, Path: p.Path, Msg: p.Msg})
 	}
 	return errors.Join(out...)
-}
-
-var pathPart = regexp.MustCompile(`([^.\[\]]+)|\[(\d+)\]`)
-
-// find returns the node at a dotted path ("xdp.services[0].addrs"), or the
-// deepest existing ancestor when the field is absent from the file.
-func find(root *yaml.Node, p string) *yaml.Node {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, m := range pathPart.FindAllStringSubmatch(p, -1) {
-		var next *yaml.Node
-		switch {
-		case m[1] != "" && n.Kind == yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == m[1] {
-					next = n.Content[i+1]
-					break
-				}
-			}
-		case m[2] != "" && n.Kind == yaml.SequenceNode:
-			if i, _ := strconv.Atoi(m[2]); i < len(n.Content) {
-				next = n.Content[i]
-			}
-		}
-		if next == nil {
-			return n
-		}
-		n = next
-	}
-	return n
 }
 
 // Base is the profile name for messages ("edge-default" for a path too).

@@ -9,7 +9,11 @@ package check
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Problem is one invalid field. Path is dotted YAML keys from the profile
@@ -82,4 +86,38 @@ func join(a, b string) string {
 		return a + b
 	}
 	return a + "." + b
+}
+
+var yamlPathPart = regexp.MustCompile(`([^.\[\]]+)|\[(\d+)\]`)
+
+// YAMLNode returns the node of a YAML document at a Problem's dotted path
+// ("xdp.services[0].addrs"), or its deepest existing ancestor when the
+// field is absent from the file, so that a problem can be reported at a
+// line and column.
+func YAMLNode(root *yaml.Node, path string) *yaml.Node {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, m := range yamlPathPart.FindAllStringSubmatch(path, -1) {
+		var next *yaml.Node
+		switch {
+		case m[1] != "" && n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == m[1] {
+					next = n.Content[i+1]
+					break
+				}
+			}
+		case m[2] != "" && n.Kind == yaml.SequenceNode:
+			if i, _ := strconv.Atoi(m[2]); i < len(n.Content) {
+				next = n.Content[i]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
 }

@@ -262,40 +262,8 @@ func positioned(file string, root *yaml.Node, err error) error {
 			out = append(out, &ConfigError{File: file, Line: 1, Column: 1, Msg: e.Error()})
 			continue
 		}
-		line, col := find(root, p.Path)
-		out = append(out, &ConfigError{File: file, Line: line, Column: col, Path: p.Path, Msg: p.Msg})
+		n := check.YAMLNode(root, p.Path)
+		out = append(out, &ConfigError{File: file, Line: max(n.Line, 1), Column: max(n.Column, 1), Path: p.Path, Msg: p.Msg})
 	}
 	return errors.Join(out...)
-}
-
-var pathPart = regexp.MustCompile(`([^.\[\]]+)|\[(\d+)\]`)
-
-// find returns the position of the node at a dotted path ("keys[1]"), or
-// of its deepest existing ancestor.
-func find(root *yaml.Node, p string) (line, col int) {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, m := range pathPart.FindAllStringSubmatch(p, -1) {
-		var next *yaml.Node
-		switch {
-		case m[1] != "" && n.Kind == yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == m[1] {
-					next = n.Content[i+1]
-					break
-				}
-			}
-		case m[2] != "" && n.Kind == yaml.SequenceNode:
-			if i, _ := strconv.Atoi(m[2]); i < len(n.Content) {
-				next = n.Content[i]
-			}
-		}
-		if next == nil {
-			break
-		}
-		n = next
-	}
-	return max(n.Line, 1), max(n.Column, 1)
 }
