@@ -46,12 +46,10 @@ type clientConn struct {
 	local       netip.AddrPort
 	flowKey     flowtable.FlowKey
 	visitorKey  flowtable.VisitorKey
-	requests    uint32
 	acctReqs    uint32 // counted since the last flush to the tables
 	acctIn      uint64
 	acctOut     uint64
 	acctAt      time.Time // last flush
-	bytesIn     uint64
 	inFlight    bool
 	timer       Timer
 	req         *http1.Request
@@ -214,7 +212,6 @@ func (cc *clientConn) run(headLen int) {
 	*x = Exchange{Request: cc.req, HeadLength: headLen, Remote: cc.remote, Local: cc.local, Start: now, conn: cc}
 	cc.inFlight = true
 	e.inFlight.Add(1)
-	cc.requests++
 	cc.account(now, uint64(headLen))
 	if cc.req.ContentLength > e.cfg.MaxBodyBytes {
 		x.Status, x.Body, x.Close = 413, bodyTooLarge, true
@@ -478,7 +475,6 @@ const accountEvery = 100 * time.Millisecond
 // account counts a request toward the flow and the visitor, writing the
 // tables at most every accountEvery per connection (and on close).
 func (cc *clientConn) account(now time.Time, n uint64) {
-	cc.bytesIn += n
 	cc.acctReqs++
 	cc.acctIn += n
 	if now.Sub(cc.acctAt) >= accountEvery {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"time"
 
@@ -230,8 +229,6 @@ func (l *loop) closeIdle() {
 		cc = next
 	}
 }
-
-func (l *loop) String() string { return fmt.Sprintf("loop %d", l.idx) }
 
 // connList is an intrusive list of a loop's client connections.
 type connList struct {
