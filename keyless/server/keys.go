@@ -271,7 +271,12 @@ func parsePrivateKeys(data []byte) ([]crypto.Signer, error) {
 	}
 	if key, err := x509.ParsePKCS8PrivateKey(data); err == nil {
 		s, err := asSigner(key)
-		return []crypto.Signer{s}, err
+		if err != nil {
+			// An X25519 or other non-signing PKCS#8 key: no keys at all,
+			// not a list holding a nil signer beside the error.
+			return nil, err
+		}
+		return []crypto.Signer{s}, nil
 	}
 	if key, err := x509.ParsePKCS1PrivateKey(data); err == nil {
 		return []crypto.Signer{key}, nil
