@@ -204,8 +204,11 @@ func parseChunkSize(line []byte) (int64, error) {
 	i := 0
 	for i < len(line) && classes[line[i]]&classHex != 0 {
 		// Check before shifting: a 16th significant digit would carry
-		// into the sign bit and make the size negative.
-		if size >= maxChunkSize>>4 {
+		// into the sign bit and make the size negative. More than 16
+		// digits, even leading zeros, is refused too: net/http and other
+		// readers refuse it, and a size the next hop reads differently is
+		// a framing disagreement.
+		if size >= maxChunkSize>>4 || i == 16 {
 			return 0, errChunkTooLarge
 		}
 		size = size<<4 | unhex(line[i])
