@@ -35,14 +35,19 @@ import (
 // the same streams, so the stores stay equal and are checked against the
 // expected size after each run.
 
-// Store names, stable: they are JSON keys.
+// Store names, stable: they are JSON keys. "rampart" is the table driven
+// the way a caller with a queue of keys drives it, each key prefetched a
+// few operations ahead (flowtable.Table.Prefetch); "rampart_one_at_a_time"
+// is the same table with each operation on its own, as a caller with one
+// key drives it.
 const (
-	storeRampart    = "rampart"
-	storeSyncMap    = "sync_map"
-	storeRWMutexMap = "rwmutex_map"
+	storeRampart       = "rampart"
+	storeRampartSingle = "rampart_one_at_a_time"
+	storeSyncMap       = "sync_map"
+	storeRWMutexMap    = "rwmutex_map"
 )
 
-var flowStoreNames = []string{storeRampart, storeSyncMap, storeRWMutexMap}
+var flowStoreNames = []string{storeRampart, storeRampartSingle, storeSyncMap, storeRWMutexMap}
 
 // Workload names, stable: they are JSON keys.
 const (
@@ -88,6 +93,8 @@ type FlowtableResult struct {
 	OpsPerS           map[string]float64 `json:"ops_per_s"`
 	RatioVsSyncMap    float64            `json:"ratio_vs_sync_map"`
 	RatioVsRWMutexMap float64            `json:"ratio_vs_rwmutex_map"`
+	// RatioOneAtATimeVsSyncMap is RatioVsSyncMap without prefetching.
+	RatioOneAtATimeVsSyncMap float64 `json:"ratio_one_at_a_time_vs_sync_map"`
 	// BytesPerFlow is the table's MemoryBytes over MemFlows flows (all
 	// included: keys, values, meta and bucket words); BytesPerFlowRSS the
 	// growth of the process's resident memory while filling it, over the
@@ -123,6 +130,8 @@ type FlowtableRun struct {
 	OpsPerS           map[string]float64   `json:"ops_per_s"`
 	RatioVsSyncMap    float64              `json:"ratio_vs_sync_map"`
 	RatioVsRWMutexMap float64              `json:"ratio_vs_rwmutex_map"`
+	// RatioOneAtATimeVsSyncMap is RatioVsSyncMap without prefetching.
+	RatioOneAtATimeVsSyncMap float64 `json:"ratio_one_at_a_time_vs_sync_map"`
 	AllocsPerOp       map[string]float64   `json:"allocs_per_op"`
 	SamplesOpsPerS    map[string][]float64 `json:"samples_ops_per_s"`
 }
@@ -283,6 +292,7 @@ func (res *FlowtableResult) measureThroughput(ctx context.Context, opts Flowtabl
 			}
 			run.RatioVsSyncMap = median(ratios(s.opsPerS[storeRampart], s.opsPerS[storeSyncMap]))
 			run.RatioVsRWMutexMap = median(ratios(s.opsPerS[storeRampart], s.opsPerS[storeRWMutexMap]))
+			run.RatioOneAtATimeVsSyncMap = median(ratios(s.opsPerS[storeRampartSingle], s.opsPerS[storeSyncMap]))
 			res.Workloads[wl][gName(g)] = run
 		}
 	}
@@ -290,6 +300,7 @@ func (res *FlowtableResult) measureThroughput(ctx context.Context, opts Flowtabl
 	res.OpsPerS = head.OpsPerS
 	res.RatioVsSyncMap = head.RatioVsSyncMap
 	res.RatioVsRWMutexMap = head.RatioVsRWMutexMap
+	res.RatioOneAtATimeVsSyncMap = head.RatioOneAtATimeVsSyncMap
 	res.AllocsPerOp = head.AllocsPerOp[storeRampart]
 	return nil
 }
@@ -310,6 +321,8 @@ const flowStreamSalt = 0x9e3779b97f4a7c15
 func newFlowStore(name string, capacity int, keys []flowtable.FlowKey) (flowbench.Store, error) {
 	switch name {
 	case storeRampart:
+		return flowbench.NewPrefetchingTable(capacity, keys)
+	case storeRampartSingle:
 		return flowbench.NewTable(capacity, keys)
 	case storeSyncMap:
 		return flowbench.NewSyncMap(keys), nil
@@ -461,18 +474,19 @@ func perFlow(before, after int64, n int) float64 {
 func (r *FlowtableResult) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "Flow tables: %d prefilled 5-tuple keys, %d-byte values, table capacity %d; %d operations per run;\n",
 		r.Keys, r.ValueBytes, r.Capacity, r.Ops)
-	fmt.Fprintf(w, "median of %d interleaved rounds (rampart, sync.Map, map+RWMutex); workers pinned to CPUs %s\n\n", r.Rounds, cpuList(r.WorkerCPUs))
+	fmt.Fprintf(w, "median of %d interleaved rounds (rampart, rampart one at a time, sync.Map, map+RWMutex); workers pinned to CPUs %s\n", r.Rounds, cpuList(r.WorkerCPUs))
+	fmt.Fprintf(w, "rampart prefetches each key %d operations ahead; \"1-at-a-time\" runs each operation on its own\n\n", flowbench.PrefetchDistance)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tgoroutines\trampart Mops/s\tsync.Map Mops/s\tmap+RWMutex Mops/s\tvs sync.Map\tvs map+RWMutex\trampart allocs/op\tsync.Map allocs/op\t")
+	fmt.Fprintln(tw, "workload\tgoroutines\trampart Mops/s\t1-at-a-time\tsync.Map Mops/s\tmap+RWMutex Mops/s\tvs sync.Map\t1-at-a-time vs sync.Map\tvs map+RWMutex\trampart allocs/op\tsync.Map allocs/op\t")
 	for _, wl := range []string{workloadMixed, workloadReadOnly} {
 		for _, g := range flowGoroutines {
 			run := r.Workloads[wl][gName(g)]
 			if run == nil {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2fx\t%.2fx\t%.3f\t%.2f\t\n", wl, g,
-				run.OpsPerS[storeRampart]/1e6, run.OpsPerS[storeSyncMap]/1e6, run.OpsPerS[storeRWMutexMap]/1e6,
-				run.RatioVsSyncMap, run.RatioVsRWMutexMap, run.AllocsPerOp[storeRampart], run.AllocsPerOp[storeSyncMap])
+			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2fx\t%.2fx\t%.2fx\t%.3f\t%.2f\t\n", wl, g,
+				run.OpsPerS[storeRampart]/1e6, run.OpsPerS[storeRampartSingle]/1e6, run.OpsPerS[storeSyncMap]/1e6, run.OpsPerS[storeRWMutexMap]/1e6,
+				run.RatioVsSyncMap, run.RatioOneAtATimeVsSyncMap, run.RatioVsRWMutexMap, run.AllocsPerOp[storeRampart], run.AllocsPerOp[storeSyncMap])
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -481,8 +495,8 @@ func (r *FlowtableResult) WriteTable(w io.Writer) error {
 	if r.Evictions > 0 {
 		fmt.Fprintf(w, "\nthe table (capacity %d, %d keys) evicted %d entries; %d operations missed a key for that reason\n", r.Capacity, r.Keys, r.Evictions, r.Misses)
 	}
-	fmt.Fprintf(w, "\nmixed, %d goroutines: rampart %.2fx sync.Map (target >= 5x), %.2fx map+RWMutex; %.3f allocs/op (target 0)\n",
-		headlineGoroutines, r.RatioVsSyncMap, r.RatioVsRWMutexMap, r.AllocsPerOp)
+	fmt.Fprintf(w, "\nmixed, %d goroutines: rampart %.2fx sync.Map (target >= 5x; %.2fx one at a time), %.2fx map+RWMutex; %.3f allocs/op (target 0)\n",
+		headlineGoroutines, r.RatioVsSyncMap, r.RatioOneAtATimeVsSyncMap, r.RatioVsRWMutexMap, r.AllocsPerOp)
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "\nMemory at %d flows (48-byte flowtable.Flow values):\n", m.Flows)
 		fmt.Fprintf(w, "  rampart:         %.1f B/flow mapped, %.1f B/flow RSS; %.2f GiB in all (target <= 1 GiB, ~107 B/flow); %d entries, %d evicted\n",

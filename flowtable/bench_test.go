@@ -46,7 +46,7 @@ const (
 )
 
 var (
-	benchImpls      = []string{"flowtable", "sync-map", "rwmutex-map"}
+	benchImpls      = []string{"flowtable", "flowtable-prefetch", "sync-map", "rwmutex-map"}
 	benchGoroutines = []int{1, 2, 4}
 )
 
@@ -126,6 +126,11 @@ func benchFixtureFor(b *testing.B, impl string) *benchFixture {
 	case "flowtable":
 		var err error
 		if st, err = flowbench.NewTable(benchCapacity, sim.LiveKeys()); err != nil {
+			b.Fatal(err)
+		}
+	case "flowtable-prefetch":
+		var err error
+		if st, err = flowbench.NewPrefetchingTable(benchCapacity, sim.LiveKeys()); err != nil {
 			b.Fatal(err)
 		}
 	case "sync-map":

@@ -6,9 +6,21 @@
 // A Table stores fixed-size, pointer-free keys and values inline in
 // memory mapped outside the Go heap (on transparent huge pages where the
 // kernel allows, because every operation is bound by cache and TLB
-// misses). A key may live in one of two 8-slot buckets. Each slot has a
-// 32-bit meta word: occupied, busy and referenced bits, an 8-bit hash tag
-// and a 16-bit version.
+// misses). Keys are hashed with XXH3. A key may live in one of two
+// 8-slot buckets, and is put in its home slot (chosen by the hash) of the
+// first when that is free. Each slot has a 32-bit meta word: occupied,
+// busy and referenced bits, an 8-bit hash tag and a 16-bit version. A
+// bucket holds its meta words, its lock word and its records together, so
+// that a lookup's meta word and record share a page.
+//
+// Every operation on a table much larger than the caches costs a cache
+// miss or two (and, on a virtual machine whose host backs memory with
+// small pages, a page walk). A caller with a queue of keys overlaps them:
+// Prefetch starts loading a key's home slot and returns an Ahead holding
+// the key and its hash; PrefetchEntry, a few operations later, finds the
+// slot whose tag matches when it is not the home one and starts loading
+// it; GetAhead, UpsertAhead and DeleteAhead then find the memory in the
+// cache and do not hash again. Prefetching changes no result.
 //
 // Concurrency: no mutex anywhere. Get is a seqlock read: it copies the
 // slot and retries if the version moved. Upsert of a present key and

@@ -163,12 +163,26 @@ func (ft *fuzzTable) apply(kind byte, i int, val byte) {
 	t.Helper()
 	ft.steps = append(ft.steps, fuzzStep{kind: kind, key: i, val: val, evicted: -1})
 	k := fuzzFlowKey(i)
+	// Every other step goes through Prefetch and the Ahead methods, which
+	// must behave exactly as the plain ones.
+	ahead := len(ft.steps)%2 == 0
+	var a Ahead[FlowKey]
+	if ahead {
+		a = tb.Prefetch(k)
+		tb.PrefetchEntry(&a)
+		if a.Key() != k {
+			ft.fatalf("Ahead of key %d holds another key", i)
+		}
+	}
 	want, present := ft.model.val[i], ft.model.present[i]
 	evictions := tb.Evictions()
 	lenBefore := ft.model.n
 	switch kind {
 	case 0: // get
 		v, ok := tb.Get(k)
+		if ahead {
+			v, ok = tb.GetAhead(&a)
+		}
 		if ok != present {
 			ft.fatalf("get %d: present %v, model %v", i, ok, present)
 		}
@@ -182,7 +196,11 @@ func (ft *fuzzTable) apply(kind byte, i int, val byte) {
 		}
 	case 1, 2, 6: // set, add, touch (an update that changes nothing)
 		calls := 0
-		tb.Upsert(k, func(v *Flow, existed bool) {
+		upsert := tb.Upsert
+		if ahead {
+			upsert = func(_ FlowKey, fn func(v *Flow, existed bool)) { tb.UpsertAhead(&a, fn) }
+		}
+		upsert(k, func(v *Flow, existed bool) {
 			calls++
 			if existed != present {
 				ft.fatalf("upsert %d: existed %v, model %v", i, existed, present)
@@ -218,7 +236,11 @@ func (ft *fuzzTable) apply(kind byte, i int, val byte) {
 			ft.afterInsert(i, evictions, lenBefore)
 		}
 	case 3: // delete
-		if ok := tb.Delete(k); ok != present {
+		del := tb.Delete
+		if ahead {
+			del = func(FlowKey) bool { return tb.DeleteAhead(&a) }
+		}
+		if ok := del(k); ok != present {
 			ft.fatalf("delete %d: %v, model %v", i, ok, present)
 		}
 		ft.model.remove(i)

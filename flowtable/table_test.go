@@ -85,6 +85,43 @@ func TestOperations(t *testing.T) {
 	}
 }
 
+// TestAheadSameAsPlain drives one table with the plain methods and another
+// with Prefetch and the Ahead methods (an Ahead made by the first table,
+// since a key's hash is its own), and expects the same answers.
+func TestAheadSameAsPlain(t *testing.T) {
+	plain, ahead := newTable(t, 256), newTable(t, 256)
+	for step := range 5000 {
+		i := (step * 7919) % 300 // more keys than slots: inserts evict
+		a := plain.Prefetch(key(i))
+		ahead.PrefetchEntry(&a)
+		if a.Key() != key(i) {
+			t.Fatalf("Ahead holds %x, want %x", a.Key(), key(i))
+		}
+		switch step % 4 {
+		case 0:
+			v1, ok1 := plain.Get(key(i))
+			v2, ok2 := ahead.GetAhead(&a)
+			if ok1 != ok2 || (ok1 && v1.A != v2.A) {
+				t.Fatalf("step %d: Get %v %d, GetAhead %v %d", step, ok1, v1.A, ok2, v2.A)
+			}
+		case 1, 2:
+			var e1, e2 bool
+			plain.Upsert(key(i), func(v *testVal, existed bool) { e1 = existed; v.A = uint64(step) })
+			ahead.UpsertAhead(&a, func(v *testVal, existed bool) { e2 = existed; v.A = uint64(step) })
+			if e1 != e2 {
+				t.Fatalf("step %d: Upsert existed %v, UpsertAhead %v", step, e1, e2)
+			}
+		case 3:
+			if d1, d2 := plain.Delete(key(i)), ahead.DeleteAhead(&a); d1 != d2 {
+				t.Fatalf("step %d: Delete %v, DeleteAhead %v", step, d1, d2)
+			}
+		}
+		if plain.Len() != ahead.Len() || plain.Evictions() != ahead.Evictions() {
+			t.Fatalf("step %d: Len %d/%d, evictions %d/%d", step, plain.Len(), ahead.Len(), plain.Evictions(), ahead.Evictions())
+		}
+	}
+}
+
 func TestEvictionKeepsCapacity(t *testing.T) {
 	tb := newTable(t, 64)
 	for i := range 10_000 {
@@ -187,6 +224,21 @@ func TestZeroAllocations(t *testing.T) {
 			k := key(2000 + i)
 			tb.Upsert(k, func(v *testVal, _ bool) { v.A = 1 })
 			tb.Delete(k)
+		},
+		"prefetched get": func() {
+			a := tb.Prefetch(key(i % 1000))
+			tb.PrefetchEntry(&a)
+			tb.GetAhead(&a)
+		},
+		"prefetched update": func() {
+			a := tb.Prefetch(key(i % 1000))
+			tb.UpsertAhead(&a, func(v *testVal, _ bool) { v.B++ })
+		},
+		"prefetched insert+delete": func() {
+			a := tb.Prefetch(key(2000 + i))
+			tb.PrefetchEntry(&a)
+			tb.UpsertAhead(&a, func(v *testVal, _ bool) { v.A = 1 })
+			tb.DeleteAhead(&a)
 		},
 	} {
 		if n := testing.AllocsPerRun(1000, func() { op(); i++ }); n != 0 {

@@ -7,7 +7,7 @@ import (
 	"github.com/rampart-edge/rampart/internal/flowbench"
 )
 
-// TestStores runs the same streams on the three stores, the workers of a
+// TestStores runs the same streams on the four stores, the workers of a
 // set concurrently, and checks that no operation misses, that the stores
 // read the same values and that they end with the simulation's size.
 func TestStores(t *testing.T) {
@@ -17,11 +17,16 @@ func TestStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	prefetching, err := flowbench.NewPrefetchingTable(4*keys, sim.LiveKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
 	stores := []struct {
 		name  string
 		store flowbench.Store
 	}{
 		{name: "table", store: table},
+		{name: "prefetching table", store: prefetching},
 		{name: "sync-map", store: flowbench.NewSyncMap(sim.LiveKeys())},
 		{name: "rwmutex-map", store: flowbench.NewRWMutexMap(sim.LiveKeys())},
 	}
