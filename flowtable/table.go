@@ -177,6 +177,7 @@ type hashed struct {
 	b1, b2 uint64
 	home   int // preferred slot within a bucket
 	tag    uint32
+	hint   int // 1 + a slot to look at first (PrefetchEntry's find), or 0
 }
 
 func (t *Table[K, V]) hash(k *K) hashed {
@@ -230,6 +231,13 @@ func loadRecord[K comparable, V any](r *record[K, V]) record[K, V] { return *r }
 // known from the hash, so the two cache misses overlap instead of
 // following one another.
 func (t *Table[K, V]) find(k *K, h hashed) (slot int, meta uint32, ok bool) {
+	if h.hint > 0 {
+		// Where PrefetchEntry saw the key's tag: most likely the key,
+		// and its record is in the cache; probe checks it all the same.
+		if m, hit := t.probe(h.hint-1, k, h.tag, false); hit {
+			return h.hint - 1, m, true
+		}
+	}
 	home := int(h.b1)*bucketSlots + h.home
 	if m, hit := t.probe(home, k, h.tag, true); hit {
 		return home, m, true
@@ -293,6 +301,7 @@ func backoff(spins int) {
 type Ahead[K comparable] struct {
 	key  K
 	hash uint64
+	slot int32 // 1 + where PrefetchEntry saw the key's tag, or 0
 }
 
 // Key is the key a was made for.
@@ -344,6 +353,7 @@ func (t *Table[K, V]) PrefetchEntry(a *Ahead[K]) {
 			r := uintptr(unsafe.Pointer(t.rec(base+i)))
 			last := r + unsafe.Sizeof(record[K, V]{}) - 1
 			prefetch4(r, min(r+64, last), last, last)
+			a.slot = int32(base+i) + 1
 			return
 		}
 	}
@@ -355,7 +365,14 @@ func (t *Table[K, V]) PrefetchEntry(a *Ahead[K]) {
 func (t *Table[K, V]) Get(k K) (V, bool) { return t.get(&k, t.hash(&k)) }
 
 // GetAhead is Get of a's key.
-func (t *Table[K, V]) GetAhead(a *Ahead[K]) (V, bool) { return t.get(&a.key, t.place(a.hash)) }
+func (t *Table[K, V]) GetAhead(a *Ahead[K]) (V, bool) { return t.get(&a.key, t.placeAhead(a)) }
+
+// placeAhead is place with the slot PrefetchEntry found, if any.
+func (t *Table[K, V]) placeAhead(a *Ahead[K]) hashed {
+	h := t.place(a.hash)
+	h.hint = int(a.slot)
+	return h
+}
 
 func (t *Table[K, V]) get(k *K, h hashed) (V, bool) {
 	for {
@@ -384,7 +401,7 @@ func (t *Table[K, V]) Upsert(k K, fn func(v *V, existed bool)) { t.upsert(&k, t.
 
 // UpsertAhead is Upsert of a's key.
 func (t *Table[K, V]) UpsertAhead(a *Ahead[K], fn func(v *V, existed bool)) {
-	t.upsert(&a.key, t.place(a.hash), fn)
+	t.upsert(&a.key, t.placeAhead(a), fn)
 }
 
 func (t *Table[K, V]) upsert(k *K, h hashed, fn func(v *V, existed bool)) {
@@ -407,7 +424,7 @@ func (t *Table[K, V]) upsert(k *K, h hashed, fn func(v *V, existed bool)) {
 func (t *Table[K, V]) Delete(k K) bool { return t.delete(&k, t.hash(&k)) }
 
 // DeleteAhead is Delete of a's key.
-func (t *Table[K, V]) DeleteAhead(a *Ahead[K]) bool { return t.delete(&a.key, t.place(a.hash)) }
+func (t *Table[K, V]) DeleteAhead(a *Ahead[K]) bool { return t.delete(&a.key, t.placeAhead(a)) }
 
 func (t *Table[K, V]) delete(k *K, h hashed) bool {
 	for {
