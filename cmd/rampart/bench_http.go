@@ -15,6 +15,7 @@ import (
 
 func newBenchHTTPCmd(f *benchFlags) *cobra.Command {
 	opts := bench.DefaultHTTPOptions()
+	depth := 16
 	cmd := &cobra.Command{
 		Use:   "http [--json] [--rounds N] [--duration 5s] [--connections N]",
 		Short: "Rampart vs nginx vs HAProxy as reverse proxies: requests/s, CPU per request, p99",
@@ -44,7 +45,7 @@ compares the proxies. Every daemon is stopped by PID at the end.`,
 			opts.Logger = logger(cmd)
 			opts.Rampart = func(listen, origin netip.AddrPort) *exec.Cmd {
 				profile := filepath.Join(dir, "rampart-bench.yaml")
-				if err := writeBenchProfile(profile, listen, origin); err != nil {
+				if err := writeBenchProfile(profile, listen, origin, depth); err != nil {
 					// The harness reports the exit and this log line.
 					return exec.Command("/bin/sh", "-c", "echo "+fmt.Sprintf("%q", err.Error())+" >&2; exit 1")
 				}
@@ -61,12 +62,13 @@ compares the proxies. Every daemon is stopped by PID at the end.`,
 	cmd.Flags().IntVar(&opts.Connections, "connections", opts.Connections, "wrk keep-alive connections")
 	cmd.Flags().IntVar(&opts.ProxyCPU, "proxy-cpu", opts.ProxyCPU, "CPU the proxies are pinned to")
 	cmd.Flags().IntVar(&opts.LoadCPU, "load-cpu", opts.LoadCPU, "CPU wrk and the origin are pinned to")
+	cmd.Flags().IntVar(&depth, "pipeline-depth", depth, "Rampart's pipeline_depth toward the origin (1: one request per connection at a time)")
 	return cmd
 }
 
 // writeBenchProfile derives the benchmark's profile from the default one:
 // the same filter and tables, plus a one-loop pipeline and one zone.
-func writeBenchProfile(path string, listen, origin netip.AddrPort) error {
+func writeBenchProfile(path string, listen, origin netip.AddrPort, depth int) error {
 	base, err := profiles.Source(profiles.DefaultName)
 	if err != nil {
 		return err
@@ -83,7 +85,8 @@ zones:
     origins: [%q]
     max_conns_per_origin: 1024
     max_idle_per_origin: 1024
-`, listen.String(), origin.String())
+    pipeline_depth: %d
+`, listen.String(), origin.String(), depth)
 	data := append(append([]byte{}, base...), extra...)
 	if _, err := profiles.Parse(path, data); err != nil {
 		return err

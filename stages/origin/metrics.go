@@ -17,6 +17,8 @@ type Metrics struct {
 	dialFailures     prometheus.Counter
 	badResponse      prometheus.Counter
 	badRequestBody   prometheus.Counter
+	pipelined        prometheus.Counter
+	requeued         prometheus.Counter
 	byClass          [6]prometheus.Counter
 	byFailure        map[int]prometheus.Counter
 }
@@ -35,6 +37,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dialFailures:     c("dial_failures_total", "Origin connects refused or failed."),
 		badResponse:      c("invalid_responses_total", "Origin responses refused by the HTTP/1.1 codec."),
 		badRequestBody:   c("invalid_request_bodies_total", "Client request bodies with broken chunked framing."),
+		pipelined:        c("pipelined_requests_total", "Requests sent on a connection that had others in flight (pipeline_depth)."),
+		requeued:         c("pipeline_requeued_total", "Pipelined requests sent again on another connection because theirs closed before their turn."),
 		byFailure:        map[int]prometheus.Counter{},
 	}
 	responses := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -49,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.reused, m.retries, m.connectTimeouts, m.responseTimeouts, m.clientStalls, m.dialFailures,
-			m.badResponse, m.badRequestBody, responses, failures)
+			m.badResponse, m.badRequestBody, m.pipelined, m.requeued, responses, failures)
 	}
 	return m
 }

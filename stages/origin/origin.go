@@ -78,6 +78,7 @@ type loopState struct {
 	scratch  []byte
 	rr       uint32 // rotating start among a zone's origins
 	idleFree []*idleConn
+	pipeFree []*pipe
 }
 
 func (s *Stage) state(l pipeline.Loop) *loopState {
@@ -119,7 +120,7 @@ func (ls *loopState) putTask(t *task) {
 	}
 	t.free = true
 	ls.loop.Cancel(&t.timer)
-	t.x, t.zone, t.origin, t.pool, t.up, t.dial = nil, nil, nil, nil, nil, nil
+	t.x, t.zone, t.origin, t.pool, t.up, t.pipe, t.dial = nil, nil, nil, nil, nil, nil, nil
 	t.fresh, t.headPending = false, false
 	t.gen++
 	ls.free = append(ls.free, t)

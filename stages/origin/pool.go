@@ -13,7 +13,9 @@ type pool struct {
 	zone    *zone.Zone
 	origin  *zone.Origin
 	idle    []*idleConn // most recently used last
+	pipes   []*pipe     // pipelined connections with requests in flight
 	open    int         // dialling, busy and idle connections
+	dialing int         // connects in progress
 	waiters []*task     // FIFO of requests waiting for a connection
 }
 
@@ -84,7 +86,7 @@ func (p *pool) unwait(t *task) {
 func (p *pool) closed() {
 	p.open--
 	p.serveWaiter()
-	if p.open == 0 && len(p.waiters) == 0 && len(p.idle) == 0 {
+	if p.open == 0 && len(p.waiters) == 0 && len(p.idle) == 0 && len(p.pipes) == 0 {
 		// An origin a reload removed would otherwise keep its pool
 		// forever; a live one gets a new pool on its next request.
 		delete(p.ls.pools, p.origin)

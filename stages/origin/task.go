@@ -41,6 +41,7 @@ type task struct {
 	origin *zone.Origin
 	pool   *pool
 	up     pipeline.Upstream
+	pipe   *pipe // up is a pipelined connection this task rides on
 	dial   *dialing
 	timer  pipeline.Timer
 	gen    uint64
@@ -48,6 +49,7 @@ type task struct {
 
 	head        []byte // the forwarded request head, kept for a retry
 	isHead      bool
+	safe        bool // GET or HEAD
 	idempot     bool
 	hasBody     bool
 	inServe     bool // connect runs synchronously inside Stage.Serve
@@ -78,6 +80,7 @@ func (t *task) start(x *pipeline.Exchange, z *zone.Zone) error {
 	t.phase = phaseConnecting
 	t.tried, t.attempts, t.received, t.respBytes = 0, 0, false, 0
 	t.isHead = string(req.Method) == "HEAD"
+	t.safe = t.isHead || string(req.Method) == "GET"
 	t.idempot = isIdempotent(req.Method)
 	t.keepAlive = req.KeepAlive
 	t.clientMinor = req.Minor
@@ -116,6 +119,17 @@ func (t *task) connect() {
 	t.origin = o
 	t.pool = ls.pool(t.zone, o)
 	t.phase = phaseConnecting
+	if t.pipelinable() && !t.fresh {
+		if pp := t.pool.joinable(); pp != nil {
+			pp.add(t)
+			return
+		}
+		if t.pool.awaitDial(t) {
+			ls.loop.Schedule(&t.timer, t.zone.Settings.ConnectTimeout)
+			t.timer.Kind = timerConnect
+			return
+		}
+	}
 	if up := t.takePooled(); up != nil {
 		ls.s.metrics.reused.Inc()
 		t.attach(up)
@@ -133,6 +147,12 @@ func (t *task) connect() {
 	t.startDial()
 }
 
+// pipelinable says whether t's request may share a connection with
+// others in flight.
+func (t *task) pipelinable() bool {
+	return t.safe && !t.hasBody && t.zone.Settings.PipelineDepth > 1
+}
+
 // takePooled returns an idle connection unless this attempt is a retry,
 // which must not meet another connection the origin may have closed.
 func (t *task) takePooled() pipeline.Upstream {
@@ -144,6 +164,7 @@ func (t *task) takePooled() pipeline.Upstream {
 
 func (t *task) startDial() {
 	t.pool.open++
+	t.pool.dialing++
 	t.dial = &dialing{t: t, gen: t.gen, pool: t.pool}
 	t.timer.Kind = timerConnect
 	t.ls.loop.Schedule(&t.timer, t.zone.Settings.ConnectTimeout)
@@ -152,6 +173,12 @@ func (t *task) startDial() {
 
 // attach starts the request on up.
 func (t *task) attach(up pipeline.Upstream) {
+	if t.pipelinable() {
+		pp := t.ls.newPipe(t.pool, up)
+		pp.add(t)
+		pp.fill()
+		return
+	}
 	t.up = up
 	t.dial = nil
 	up.SetHandler(t)
@@ -455,10 +482,13 @@ func (t *task) stall(u pipeline.Upstream, client pipeline.Peer) {
 // complete ends the exchange after the whole response went to the client.
 func (t *task) complete(u pipeline.Upstream) {
 	x := t.x
-	// A connection is reusable when both messages ended by their framing
-	// and nothing extra arrived.
-	reusable := t.resp.KeepAlive && t.reqDone && len(u.Input()) == 0
-	if reusable {
+	if pp := t.pipe; pp != nil {
+		// What follows in the input is the next task's response.
+		t.up, t.pipe = nil, nil
+		pp.finished(t, t.resp.KeepAlive)
+	} else if t.resp.KeepAlive && t.reqDone && len(u.Input()) == 0 {
+		// Reusable: both messages ended by their framing and nothing
+		// extra arrived.
 		t.pool.put(u)
 	} else {
 		t.closeUpstream()
@@ -479,15 +509,21 @@ func (t *task) UpstreamClosed(u pipeline.Upstream, err error) {
 	t.up = nil
 	t.pool.closed()
 	if t.phase == phaseBody && t.respKind == bodyUntilClose {
-		t.closeUpstream()
-		x := t.x
-		x.AccountResponse(t.respBytes)
-		t.x = nil
-		t.ls.putTask(t)
-		x.Finish(false)
+		t.finishAtClose()
 		return
 	}
 	t.upstreamBroke(err)
+}
+
+// finishAtClose ends an exchange whose response body ended with the
+// origin's close.
+func (t *task) finishAtClose() {
+	t.up, t.pipe = nil, nil
+	x := t.x
+	x.AccountResponse(t.respBytes)
+	t.x = nil
+	t.ls.putTask(t)
+	x.Finish(false)
 }
 
 // upstreamBroke handles a connection lost before the response ended.
@@ -558,6 +594,13 @@ func (t *task) closeUpstream() {
 	if t.up == nil {
 		return
 	}
+	if pp := t.pipe; pp != nil {
+		// One response cannot be skipped on a pipelined connection: it
+		// goes, and the requests behind this one go elsewhere.
+		t.up, t.pipe = nil, nil
+		pp.breakAll(t, false, errEdgeClosing)
+		return
+	}
 	up := t.up
 	t.up = nil
 	up.SetHandler(discard{})
@@ -599,6 +642,7 @@ type dialing struct {
 func (d *dialing) current() bool { return d.t.dial == d && d.t.gen == d.gen && d.t.x != nil }
 
 func (d *dialing) UpstreamOpened(u pipeline.Upstream) {
+	d.pool.dialing--
 	if d.current() {
 		d.pool.origin.MarkSuccess()
 		d.t.attach(u)
@@ -610,6 +654,7 @@ func (d *dialing) UpstreamOpened(u pipeline.Upstream) {
 
 func (d *dialing) UpstreamFailed(_ netip.AddrPort, err error) {
 	d.pool.open--
+	d.pool.dialing--
 	d.pool.origin.MarkFailure()
 	d.pool.ls.s.metrics.dialFailures.Inc()
 	d.pool.serveWaiter()

@@ -68,7 +68,18 @@ type Settings struct {
 	MaxIdlePerOrigin int `yaml:"max_idle_per_origin"`
 	// IdleTimeout closes an idle origin connection unused for this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	Health      Health        `yaml:"health"`
+	// PipelineDepth is how many GET and HEAD requests without a body one
+	// origin connection may carry at once (HTTP/1.1 pipelining); 1, the
+	// default, sends the next request only after the previous response.
+	// Requests that arrive while a connection has one outstanding are
+	// written together when its responses come back: fewer writes and
+	// fewer segments per request, for origins known to pipeline
+	// correctly. A response that a connection cannot deliver (the origin
+	// closed it, or said "Connection: close") sends the requests behind it
+	// to another connection: they are idempotent and nothing of theirs
+	// came back.
+	PipelineDepth int    `yaml:"pipeline_depth"`
+	Health        Health `yaml:"health"`
 }
 
 // Health is how a zone's origins are judged up or down.
@@ -108,6 +119,7 @@ var DefaultSettings = Settings{
 	MaxConnsPerOrigin: 256,
 	MaxIdlePerOrigin:  64,
 	IdleTimeout:       60 * time.Second,
+	PipelineDepth:     1,
 	Health: Health{
 		Interval: 5 * time.Second,
 		Timeout:  2 * time.Second,
@@ -124,6 +136,7 @@ const (
 	MaxHostsPerZone   = 1 << 16
 	MaxOriginsPerZone = 64
 	MaxBodyBytes      = 4096
+	MaxPipelineDepth  = 64
 	maxPathBytes      = 1024
 	maxFallRise       = 100
 )
@@ -144,6 +157,9 @@ func (s Settings) WithDefaults() Settings {
 	}
 	if s.MaxIdlePerOrigin == 0 {
 		s.MaxIdlePerOrigin = min(d.MaxIdlePerOrigin, max(s.MaxConnsPerOrigin, 1))
+	}
+	if s.PipelineDepth == 0 {
+		s.PipelineDepth = d.PipelineDepth
 	}
 	h := &s.Health
 	or(&h.Interval, d.Health.Interval)
@@ -294,6 +310,7 @@ func (s Settings) validate(p check.Problems) {
 	if s.MaxConnsPerOrigin >= 1 {
 		check.Range(p, "max_idle_per_origin", s.MaxIdlePerOrigin, 1, min(s.MaxConnsPerOrigin, 65536))
 	}
+	check.Range(p, "pipeline_depth", s.PipelineDepth, 1, MaxPipelineDepth)
 
 	h := s.Health
 	hp := p.In("health")
