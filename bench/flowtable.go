@@ -126,14 +126,14 @@ type FlowtableResult struct {
 // FlowtableRun is one workload at one goroutine count: medians over
 // rounds, ratios as medians of per-round ratios.
 type FlowtableRun struct {
-	Goroutines        int                  `json:"goroutines"`
-	OpsPerS           map[string]float64   `json:"ops_per_s"`
-	RatioVsSyncMap    float64              `json:"ratio_vs_sync_map"`
-	RatioVsRWMutexMap float64              `json:"ratio_vs_rwmutex_map"`
+	Goroutines        int                `json:"goroutines"`
+	OpsPerS           map[string]float64 `json:"ops_per_s"`
+	RatioVsSyncMap    float64            `json:"ratio_vs_sync_map"`
+	RatioVsRWMutexMap float64            `json:"ratio_vs_rwmutex_map"`
 	// RatioOneAtATimeVsSyncMap is RatioVsSyncMap without prefetching.
-	RatioOneAtATimeVsSyncMap float64 `json:"ratio_one_at_a_time_vs_sync_map"`
-	AllocsPerOp       map[string]float64   `json:"allocs_per_op"`
-	SamplesOpsPerS    map[string][]float64 `json:"samples_ops_per_s"`
+	RatioOneAtATimeVsSyncMap float64              `json:"ratio_one_at_a_time_vs_sync_map"`
+	AllocsPerOp              map[string]float64   `json:"allocs_per_op"`
+	SamplesOpsPerS           map[string][]float64 `json:"samples_ops_per_s"`
 }
 
 // FlowMemory is the memory of MemFlows flows (flowtable.Flow values, keys

@@ -350,7 +350,7 @@ func (t *Table[K, V]) PrefetchEntry(a *Ahead[K]) {
 	metas := &t.buckets[h.b1].meta
 	for i := range metas {
 		if m := metas[i].Load(); m&metaUsed != 0 && m&tagMask == h.tag {
-			r := uintptr(unsafe.Pointer(t.rec(base+i)))
+			r := uintptr(unsafe.Pointer(t.rec(base + i)))
 			last := r + unsafe.Sizeof(record[K, V]{}) - 1
 			prefetch4(r, min(r+64, last), last, last)
 			a.slot = int32(base+i) + 1

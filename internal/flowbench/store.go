@@ -111,7 +111,7 @@ func (s tableStore) Run(ops []Op) (misses int, sum uint64) {
 	return misses, sum
 }
 
-func (s tableStore) Len() (int, bool)  { return s.t.Len(), true }
+func (s tableStore) Len() (int, bool) { return s.t.Len(), true }
 
 type prefetchingTableStore tableStore
 
@@ -153,8 +153,8 @@ func (s prefetchingTableStore) Run(ops []Op) (misses int, sum uint64) {
 func (s prefetchingTableStore) Len() (int, bool)  { return s.t.Len(), true }
 func (s prefetchingTableStore) Evictions() uint64 { return s.t.Evictions() }
 func (s prefetchingTableStore) Close()            { s.t.Close() }
-func (s tableStore) Evictions() uint64 { return s.t.Evictions() }
-func (s tableStore) Close()            { s.t.Close() }
+func (s tableStore) Evictions() uint64            { return s.t.Evictions() }
+func (s tableStore) Close()                       { s.t.Close() }
 
 type syncMapStore struct{ m sync.Map }
 
