@@ -3,6 +3,7 @@ package origin
 import (
 	"errors"
 	"net/netip"
+	"slices"
 
 	"github.com/rampart-edge/rampart/pipeline"
 	"github.com/rampart-edge/rampart/stages/zone"
@@ -134,9 +135,7 @@ func (pp *pipe) finished(t *task, reusable bool) {
 	if len(pp.queue) == 0 || pp.queue[0] != t {
 		return
 	}
-	copy(pp.queue, pp.queue[1:])
-	pp.queue[len(pp.queue)-1] = nil
-	pp.queue = pp.queue[:len(pp.queue)-1]
+	pp.queue = slices.Delete(pp.queue, 0, 1)
 	pp.written--
 	switch {
 	case !reusable:
@@ -230,14 +229,7 @@ func (pp *pipe) breakAll(except *task, closedByOrigin bool, err error) {
 // release detaches the pipe from its connection and pool and frees it.
 func (pp *pipe) release() {
 	p := pp.p
-	for i, c := range p.pipes {
-		if c == pp {
-			copy(p.pipes[i:], p.pipes[i+1:])
-			p.pipes[len(p.pipes)-1] = nil
-			p.pipes = p.pipes[:len(p.pipes)-1]
-			break
-		}
-	}
+	p.pipes = without(p.pipes, pp)
 	clear(pp.queue)
 	pp.queue, pp.out, pp.written = pp.queue[:0], pp.out[:0], 0
 	pp.up, pp.p = nil, nil

@@ -2,6 +2,7 @@ package origin
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/rampart-edge/rampart/pipeline"
 	"github.com/rampart-edge/rampart/stages/zone"
@@ -51,9 +52,7 @@ func (p *pool) put(up pipeline.Upstream) {
 	if len(p.idle) >= p.zone.Settings.MaxIdlePerOrigin {
 		// Keep the warm ones: the oldest idle connection goes.
 		old := p.idle[0]
-		copy(p.idle, p.idle[1:])
-		p.idle[len(p.idle)-1] = nil
-		p.idle = p.idle[:len(p.idle)-1]
+		p.idle = slices.Delete(p.idle, 0, 1)
 		p.closeIdle(old)
 	}
 	ic := p.ls.getIdle()
@@ -71,15 +70,15 @@ func (p *pool) wait(t *task) bool {
 	return true
 }
 
-func (p *pool) unwait(t *task) {
-	for i, w := range p.waiters {
-		if w == t {
-			copy(p.waiters[i:], p.waiters[i+1:])
-			p.waiters[len(p.waiters)-1] = nil
-			p.waiters = p.waiters[:len(p.waiters)-1]
-			return
-		}
+func (p *pool) unwait(t *task) { p.waiters = without(p.waiters, t) }
+
+// without removes v's first occurrence from s, keeping the order, and
+// clears the slot it frees so that nothing stays referenced.
+func without[T comparable](s []T, v T) []T {
+	if i := slices.Index(s, v); i >= 0 {
+		return slices.Delete(s, i, i+1)
 	}
+	return s
 }
 
 // closed accounts for a connection gone and lets a waiter dial.
@@ -107,9 +106,7 @@ func (p *pool) serveWaiter() {
 func (p *pool) nextWaiter() *task {
 	for len(p.waiters) > 0 {
 		t := p.waiters[0]
-		copy(p.waiters, p.waiters[1:])
-		p.waiters[len(p.waiters)-1] = nil
-		p.waiters = p.waiters[:len(p.waiters)-1]
+		p.waiters = slices.Delete(p.waiters, 0, 1)
 		if t.x != nil {
 			p.ls.loop.Cancel(&t.timer)
 			return t
@@ -118,16 +115,7 @@ func (p *pool) nextWaiter() *task {
 	return nil
 }
 
-func (p *pool) remove(ic *idleConn) {
-	for i, c := range p.idle {
-		if c == ic {
-			copy(p.idle[i:], p.idle[i+1:])
-			p.idle[len(p.idle)-1] = nil
-			p.idle = p.idle[:len(p.idle)-1]
-			return
-		}
-	}
-}
+func (p *pool) remove(ic *idleConn) { p.idle = without(p.idle, ic) }
 
 func (p *pool) closeIdle(ic *idleConn) {
 	up := ic.up
