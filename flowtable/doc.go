@@ -16,8 +16,8 @@
 // Every operation on a table much larger than the caches costs a cache
 // miss or two (and, on a virtual machine whose host backs memory with
 // small pages, a page walk). A caller with a queue of keys overlaps them:
-// Prefetch starts loading a key's home slot and returns an Ahead holding
-// the key and its hash; PrefetchEntry, a few operations later, finds the
+// Prefetch starts loading a key's home slot and records the key and its
+// hash in an Ahead; PrefetchEntry, a few operations later, finds the
 // slot whose tag matches when it is not the home one and starts loading
 // it; GetAhead, UpsertAhead and DeleteAhead then find the memory in the
 // cache and do not hash again. Prefetching changes no result.

@@ -168,7 +168,7 @@ func (ft *fuzzTable) apply(kind byte, i int, val byte) {
 	ahead := len(ft.steps)%2 == 0
 	var a Ahead[FlowKey]
 	if ahead {
-		a = tb.Prefetch(k)
+		tb.Prefetch(&a, &k)
 		tb.PrefetchEntry(&a)
 		if a.Key() != k {
 			ft.fatalf("Ahead of key %d holds another key", i)

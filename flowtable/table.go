@@ -307,9 +307,9 @@ type Ahead[K comparable] struct {
 // Key is the key a was made for.
 func (a *Ahead[K]) Key() K { return a.key }
 
-// Prefetch starts loading what an operation on k most likely touches (its
-// home slot's meta word and record) and returns at once, with k's hash for
-// GetAhead, UpsertAhead or DeleteAhead.
+// Prefetch starts loading what an operation on *k most likely touches (its
+// home slot's meta word and record) and returns at once, having recorded
+// the key and its hash in a for GetAhead, UpsertAhead or DeleteAhead.
 //
 // An operation costs a cache miss or two that a lone caller waits out (the
 // tables are far larger than the caches). A caller with a queue of keys (a
@@ -318,8 +318,15 @@ func (a *Ahead[K]) Key() K { return a.key }
 // misses of several operations overlap. The hash is the key's alone, so an
 // Ahead is valid for any table of the same key type; prefetching changes
 // no result, only when the memory arrives.
-func (t *Table[K, V]) Prefetch(k K) Ahead[K] {
-	a := Ahead[K]{key: k, hash: t.sum(&k)}
+//
+// Prefetch fills a in place from *k rather than returning an Ahead: a key
+// of an odd size (37 bytes for a 5-tuple) copied through arguments and
+// results is written and read back in overlapping pieces that the CPU
+// cannot forward, which cost more than the lookup's own work.
+func (t *Table[K, V]) Prefetch(a *Ahead[K], k *K) {
+	a.key = *k
+	a.hash = t.sum(k)
+	a.slot = 0
 	h := t.place(a.hash)
 	s := int(h.b1)*bucketSlots + h.home
 	// A record up to 129 bytes long spans at most three cache lines: those
@@ -329,7 +336,6 @@ func (t *Table[K, V]) Prefetch(k K) Ahead[K] {
 	r := uintptr(unsafe.Pointer(t.rec(s)))
 	last := r + unsafe.Sizeof(record[K, V]{}) - 1
 	prefetch4(uintptr(unsafe.Pointer(t.slot(s))), r, min(r+64, last), last)
-	return a
 }
 
 // PrefetchEntry is Prefetch's second step, for a caller that looks

@@ -92,7 +92,9 @@ func TestAheadSameAsPlain(t *testing.T) {
 	plain, ahead := newTable(t, 256), newTable(t, 256)
 	for step := range 5000 {
 		i := (step * 7919) % 300 // more keys than slots: inserts evict
-		a := plain.Prefetch(key(i))
+		k := key(i)
+		var a Ahead[testKey]
+		plain.Prefetch(&a, &k)
 		ahead.PrefetchEntry(&a)
 		if a.Key() != key(i) {
 			t.Fatalf("Ahead holds %x, want %x", a.Key(), key(i))
@@ -226,16 +228,22 @@ func TestZeroAllocations(t *testing.T) {
 			tb.Delete(k)
 		},
 		"prefetched get": func() {
-			a := tb.Prefetch(key(i % 1000))
+			k := key(i % 1000)
+			var a Ahead[testKey]
+			tb.Prefetch(&a, &k)
 			tb.PrefetchEntry(&a)
 			tb.GetAhead(&a)
 		},
 		"prefetched update": func() {
-			a := tb.Prefetch(key(i % 1000))
+			k := key(i % 1000)
+			var a Ahead[testKey]
+			tb.Prefetch(&a, &k)
 			tb.UpsertAhead(&a, func(v *testVal, _ bool) { v.B++ })
 		},
 		"prefetched insert+delete": func() {
-			a := tb.Prefetch(key(2000 + i))
+			k := key(2000 + i)
+			var a Ahead[testKey]
+			tb.Prefetch(&a, &k)
 			tb.PrefetchEntry(&a)
 			tb.UpsertAhead(&a, func(v *testVal, _ bool) { v.A = 1 })
 			tb.DeleteAhead(&a)

@@ -119,32 +119,35 @@ func (s prefetchingTableStore) Run(ops []Op) (misses int, sum uint64) {
 	t := s.t
 	var ring [PrefetchDistance]flowtable.Ahead[flowtable.FlowKey]
 	for i := 0; i < PrefetchDistance && i < len(ops); i++ {
-		ring[i] = t.Prefetch(ops[i].Key)
+		t.Prefetch(&ring[i], &ops[i].Key)
 		if i >= PrefetchDistance-EntryDistance {
 			t.PrefetchEntry(&ring[i-(PrefetchDistance-EntryDistance)])
 		}
 	}
 	for i := range ops {
-		a := ring[i%PrefetchDistance]
-		if next := i + PrefetchDistance; next < len(ops) {
-			ring[i%PrefetchDistance] = t.Prefetch(ops[next].Key)
-		}
+		// The operation works on its ring slot in place, and only then is
+		// the slot refilled: an Ahead is too big to copy twice per
+		// operation for free.
 		if next := i + EntryDistance; next < len(ops) {
 			t.PrefetchEntry(&ring[next%PrefetchDistance])
 		}
+		a := &ring[i%PrefetchDistance]
 		switch ops[i].Kind {
 		case Get:
-			v, ok := t.GetAhead(&a)
+			v, ok := t.GetAhead(a)
 			if !ok {
 				misses++
 			}
 			sum += v.Hits
 		case Update, Insert:
-			t.UpsertAhead(&a, bump)
+			t.UpsertAhead(a, bump)
 		case Delete:
-			if !t.DeleteAhead(&a) {
+			if !t.DeleteAhead(a) {
 				misses++
 			}
+		}
+		if next := i + PrefetchDistance; next < len(ops) {
+			t.Prefetch(a, &ops[next].Key)
 		}
 	}
 	return misses, sum
