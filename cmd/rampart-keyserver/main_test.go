@@ -208,13 +208,9 @@ idle_timeout: 1m
 		t.Fatalf("new key after SIGHUP, same connection: %v", err)
 	}
 
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	// A request is counted once its answer is written, which can be just
+	// after the client read it: poll until the counts settle.
+	wants := []string{
 		`rampart_keyserver_reloads_total{result="ok"} 1`,
 		`rampart_keyserver_requests_total{op="ecdsa-sign-sha256",result="ok"} 2`,
 		`rampart_keyserver_requests_total{op="ecdsa-sign-sha256",result="key_not_found"} 1`,
@@ -222,10 +218,28 @@ idle_timeout: 1m
 		`rampart_keyserver_keys{type="ecdsa"} 3`,
 		`rampart_keyserver_request_duration_seconds_bucket`,
 		`go_goroutines`,
-	} {
-		if !bytes.Contains(body, []byte(want)) {
-			t.Errorf("/metrics lacks %s", want)
+	}
+	var missing []string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		missing = missing[:0]
+		for _, want := range wants {
+			if !bytes.Contains(body, []byte(want)) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range missing {
+		t.Errorf("/metrics lacks %s", want)
 	}
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
