@@ -158,6 +158,11 @@ var nginxOriginTemplate = template.Must(template.New("origin").Parse(nginxCommon
 }
 `))
 
+// The proxies do the same work on every request: like Rampart (an edge
+// must tell the origin who the client is), nginx and HAProxy add
+// X-Forwarded-For, Forwarded and Via toward the origin and Via toward the
+// client, so the origin parses the same request heads whichever proxy is
+// in front of it.
 var nginxProxyTemplate = template.Must(template.New("nginx").Parse(nginxCommon + `http {
 ` + nginxHTTPCommon + `    upstream origin {
         server {{.Origin}};
@@ -170,6 +175,10 @@ var nginxProxyTemplate = template.Must(template.New("nginx").Parse(nginxCommon +
             proxy_pass http://origin;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header Forwarded "for=$remote_addr;proto=$scheme;host=$http_host";
+            proxy_set_header Via "1.1 nginx";
+            add_header Via "1.1 nginx";
         }
     }
 }
@@ -204,6 +213,10 @@ defaults
 
 frontend bench
     bind {{.Listen}}
+    option forwardfor
+    http-request add-header Forwarded "for=%[src];proto=http;host=%[req.hdr(host)]"
+    http-request add-header Via "1.1 haproxy"
+    http-response add-header Via "1.1 haproxy"
     default_backend origin
 
 backend origin
